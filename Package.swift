@@ -1,0 +1,47 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Layers (see Docs/Architecture.md): C shims -> TwillWire -> TwillIO -> TwillOverlay; TwillControl beside;
+// twilld wires them. Heavy dependencies stay out of the library targets.
+let package = Package(
+    name: "Twill",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "TwillWire", targets: ["TwillWire"]),
+        .library(name: "TwillIO", targets: ["TwillIO"]),
+        .library(name: "TwillOverlay", targets: ["TwillOverlay"]),
+        .library(name: "TwillControl", targets: ["TwillControl"]),
+        .executable(name: "twilld", targets: ["twilld"]),
+        .executable(name: "twill-noring", targets: ["twill-noring"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CLiburing", path: "Sources/CLiburing"),
+        .systemLibrary(name: "CNetlink", path: "Sources/CNetlink", pkgConfig: "libnl-route-3.0"),
+        .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp"),
+        .target(name: "TwillWire", swiftSettings: [.swiftLanguageMode(.v6)]),
+        .target(name: "TwillIO", dependencies: ["TwillWire", "CLiburing", "CNetlink"],
+                swiftSettings: [.swiftLanguageMode(.v6)]),
+        .target(name: "TwillOverlay", dependencies: ["TwillWire", "TwillIO"],
+                swiftSettings: [.swiftLanguageMode(.v6)]),
+        .target(name: "TwillControl", dependencies: ["TwillWire", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: [.swiftLanguageMode(.v6)]),
+        .executableTarget(name: "twilld", dependencies: [
+            "TwillOverlay", "TwillControl",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .executableTarget(name: "twill-noring", dependencies: ["CSeccomp"],
+                          swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(name: "TwillWireTests", dependencies: ["TwillWire"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(name: "TwillIOTests", dependencies: ["TwillIO", "TwillWire"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(name: "TwillOverlayTests", dependencies: ["TwillOverlay", "TwillControl"],
+                    swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(name: "TwillControlTests", dependencies: ["TwillControl"], swiftSettings: [.swiftLanguageMode(.v6)]),
+    ]
+)

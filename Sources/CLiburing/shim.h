@@ -1,0 +1,80 @@
+// What Swift cannot import from liburing 2.3 and the Linux headers: macros, variadic ioctl/fcntl,
+// and constants newer than Debian 12's headers. No logic lives here.
+#pragma once
+// libc first: liburing.h defines _GNU_SOURCE before its own includes, which breaks SwiftGlibc's
+// view of fd_set unless these are already in.
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/select.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <signal.h>
+#include <sched.h>
+#include <time.h>
+#include <fcntl.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <inttypes.h>
+#include <string.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <linux/if_tun.h>
+#include <liburing.h>
+
+// Constants missing from Debian 12's headers / liburing 2.3.
+static const int TWILL_IORING_OP_READ_MULTISHOT = 49;
+static const int TWILL_UDP_SEGMENT = 103;
+static const int TWILL_UDP_GRO = 104;
+static const unsigned TWILL_TUN_F_CSUM = 0x01;
+static const unsigned TWILL_TUN_F_TSO4 = 0x02;
+static const unsigned TWILL_TUN_F_TSO6 = 0x04;
+static const unsigned TWILL_TUN_F_USO4 = 0x20;
+static const unsigned TWILL_TUN_F_USO6 = 0x40;
+static const short TWILL_IFF_TUN = IFF_TUN;
+static const short TWILL_IFF_NO_PI = IFF_NO_PI;
+static const short TWILL_IFF_VNET_HDR = IFF_VNET_HDR;
+static const short TWILL_IFF_MULTI_QUEUE = IFF_MULTI_QUEUE;
+
+// IOSQE_* are enum-derived macros Swift does not import.
+static const uint8_t TWILL_IOSQE_FIXED_FILE = IOSQE_FIXED_FILE;
+static const uint8_t TWILL_IOSQE_BUFFER_SELECT = IOSQE_BUFFER_SELECT;
+
+// TUNSETIFF: creates or attaches the device; the kernel writes back the final name.
+static inline int twill_tun_set_iff(int fd, const char *name, short flags, char *out_name) {
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    if (name) strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    ifr.ifr_flags = flags;
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) return -errno;
+    if (out_name) memcpy(out_name, ifr.ifr_name, IFNAMSIZ);
+    return 0;
+}
+
+static inline int twill_tun_set_offload(int fd, unsigned flags) {
+    return ioctl(fd, TUNSETOFFLOAD, (unsigned long)flags) < 0 ? -errno : 0;
+}
+
+static inline int twill_tun_set_vnet_hdr_size(int fd, int size) {
+    return ioctl(fd, TUNSETVNETHDRSZ, &size) < 0 ? -errno : 0;
+}
+
+static inline int twill_set_nonblocking(int fd) {
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0) return -errno;
+    return fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? -errno : 0;
+}
+
+// io_uring_prep_read_multishot is not in 2.3: a read with buffer selection from group `bgid`.
+static inline void twill_prep_read_multishot(struct io_uring_sqe *sqe, int fd, unsigned short bgid) {
+    io_uring_prep_rw(TWILL_IORING_OP_READ_MULTISHOT, sqe, fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = bgid;
+}
+
+static inline void twill_sqe_set_flags(struct io_uring_sqe *sqe, uint8_t flags) { sqe->flags |= flags; }
+static inline void twill_sqe_set_buf_group(struct io_uring_sqe *sqe, unsigned short bgid) { sqe->buf_group = bgid; }
+static inline void twill_sqe_set_ioprio(struct io_uring_sqe *sqe, unsigned short prio) { sqe->ioprio |= prio; }
