@@ -36,7 +36,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: [.swiftLanguageMode(.v6)]),
-        .executableTarget(name: "twill-noring", dependencies: ["CSeccomp"],
+        .executableTarget(name: "twill-noring", dependencies: ["CSeccomp", "TwillIO", "TwillWire"],
                           swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(name: "TwillWireTests", dependencies: ["TwillWire"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(name: "TwillIOTests", dependencies: ["TwillIO", "TwillWire"], swiftSettings: [.swiftLanguageMode(.v6)]),

@@ -23,6 +23,9 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <linux/if_tun.h>
+#include <sys/syscall.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 #include <liburing.h>
 
 // Constants missing from Debian 12's headers / liburing 2.3.
@@ -78,3 +81,20 @@ static inline void twill_prep_read_multishot(struct io_uring_sqe *sqe, int fd, u
 static inline void twill_sqe_set_flags(struct io_uring_sqe *sqe, uint8_t flags) { sqe->flags |= flags; }
 static inline void twill_sqe_set_buf_group(struct io_uring_sqe *sqe, unsigned short bgid) { sqe->buf_group = bgid; }
 static inline void twill_sqe_set_ioprio(struct io_uring_sqe *sqe, unsigned short prio) { sqe->ioprio |= prio; }
+
+// recvmmsg/sendmmsg and struct mmsghdr are _GNU_SOURCE-only, which SwiftGlibc does not see.
+struct twill_mmsghdr {
+    struct msghdr msg_hdr;
+    unsigned int msg_len;
+};
+
+static inline int twill_recvmmsg(int fd, struct twill_mmsghdr *v, unsigned int n, int flags) {
+    return (int)syscall(SYS_recvmmsg, fd, v, n, flags, NULL);
+}
+
+static inline int twill_sendmmsg(int fd, struct twill_mmsghdr *v, unsigned int n, int flags) {
+    return (int)syscall(SYS_sendmmsg, fd, v, n, flags);
+}
+
+// Names the calling thread (prctl is variadic).
+static inline void twill_set_thread_name(const char *name) { prctl(PR_SET_NAME, name, 0, 0, 0); }

@@ -1,0 +1,184 @@
+import CLiburing
+import Glibc
+
+/// The portable engine: readv/writev on the TUN, recvmmsg/sendmmsg on UDP, epoll for readiness.
+/// Chosen where io_uring is unavailable (seccomp profiles of Docker/containerd, old kernels).
+public struct SyscallPacketIO: PacketIO, ~Copyable {
+    public var engine: IOEngineKind { .syscalls }
+    let config: PacketIOConfiguration
+    public unowned(unsafe) let pool: PacketPool
+    let tunEpoll: Int32
+    let udpEpoll: Int32
+    let messages: UnsafeMutablePointer<twill_mmsghdr>
+    let iovecs: UnsafeMutablePointer<iovec>
+    let slotIndices: UnsafeMutablePointer<UInt32>
+    let names: UnsafeMutablePointer<SocketAddress>
+
+    public init(_ config: PacketIOConfiguration, pool: PacketPool) throws(IOError) {
+        func epoll(for fd: Int32, _ what: String) throws(IOError) -> Int32 {
+            guard fd >= 0 else { return -1 }
+            let ep = epoll_create1(Int32(EPOLL_CLOEXEC))
+            guard ep >= 0 else { throw IOError.last("epoll_create1") }
+            var ev = epoll_event()
+            ev.events = EPOLLIN.rawValue
+            ev.data.fd = fd
+            guard epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0 else {
+                let e = IOError.last("epoll_ctl \(what)")
+                close(ep)
+                throw e
+            }
+            return ep
+        }
+        let t = try epoll(for: config.tunFD, "tun")
+        let u: Int32
+        do { u = try epoll(for: config.udpFD, "udp") } catch { if t >= 0 { close(t) }; throw error }
+        self.config = config
+        self.pool = pool
+        self.tunEpoll = t
+        self.udpEpoll = u
+        let n = config.batchSize
+        messages = .allocate(capacity: n)
+        messages.initialize(repeating: twill_mmsghdr(), count: n)
+        iovecs = .allocate(capacity: n)
+        iovecs.initialize(repeating: iovec(), count: n)
+        slotIndices = .allocate(capacity: n)
+        names = .allocate(capacity: n)
+        names.initialize(repeating: SocketAddress(), count: n)
+    }
+
+    deinit {
+        if tunEpoll >= 0 { close(tunEpoll) }
+        if udpEpoll >= 0 { close(udpEpoll) }
+        messages.deallocate()
+        iovecs.deallocate()
+        slotIndices.deallocate()
+        names.deallocate()
+    }
+
+    /// Waits until `ep`'s one descriptor is readable or the timeout passes; true when readable.
+    private func waitReadable(_ ep: Int32, _ timeoutMilliseconds: Int32) -> Bool {
+        var ev = epoll_event()
+        return epoll_wait(ep, &ev, 1, timeoutMilliseconds) > 0
+    }
+
+    public mutating func readTun(into batch: inout PacketBatch, timeoutMilliseconds: Int32) throws(IOError) -> Int {
+        precondition(batch.pool === pool, "a batch must come from the engine's pool")
+        let fd = config.tunFD
+        let headroom = pool.headroom
+        let room = pool.slotSize - headroom
+        var n = 0
+        var waited = false
+        while batch.count < batch.capacity {
+            guard let index = pool.acquireIndex() else { break }
+            var iov = iovec(iov_base: pool.address(of: index) + headroom, iov_len: room)
+            let r = readv(fd, &iov, 1)
+            if r > 0 {
+                batch.appendIndex(index, offset: headroom, length: r)
+                n += 1
+                continue
+            }
+            let err = errno
+            pool.releaseIndex(index)
+            if r < 0 && err == EINTR { continue }
+            if r < 0 && err == EAGAIN {
+                if n > 0 || waited { break }
+                waited = true
+                if !waitReadable(tunEpoll, timeoutMilliseconds) { break }
+                continue
+            }
+            if r == 0 { break }
+            throw IOError("readv tun", errno: err)
+        }
+        return n
+    }
+
+    public mutating func writeTun(_ batch: borrowing PacketBatch) throws(IOError) -> Int {
+        var written = 0
+        for i in 0..<batch.count where batch.length(i) > 0 {
+            let p = batch.packet(i)
+            var iov = iovec(iov_base: p.baseAddress, iov_len: p.count)
+            let r = writev(config.tunFD, &iov, 1)
+            // A packet the kernel refuses (EINVAL, EIO) loses only itself.
+            if r > 0 { written += 1 }
+        }
+        return written
+    }
+
+    public mutating func receiveUDP(into batch: inout PacketBatch, timeoutMilliseconds: Int32) throws(IOError) -> Int {
+        precondition(batch.pool === pool, "a batch must come from the engine's pool")
+        var waited = false
+        while true {
+            var k = 0
+            while k < batch.capacity - batch.count && k < config.batchSize, let index = pool.acquireIndex() {
+                slotIndices[k] = index
+                iovecs[k] = iovec(iov_base: pool.address(of: index), iov_len: pool.slotSize)
+                messages[k] = twill_mmsghdr()
+                messages[k].msg_hdr.msg_name = UnsafeMutableRawPointer(names + k)
+                messages[k].msg_hdr.msg_namelen = socklen_t(MemoryLayout<sockaddr_in6>.size)
+                messages[k].msg_hdr.msg_iov = iovecs + k
+                messages[k].msg_hdr.msg_iovlen = 1
+                k += 1
+            }
+            if k == 0 { return 0 }
+            let r = twill_recvmmsg(config.udpFD, messages, UInt32(k), Int32(MSG_DONTWAIT))
+            let err = errno
+            let got = max(Int(r), 0)
+            for j in 0..<got {
+                let len = Int(messages[j].msg_len)
+                // A datagram larger than the slot was cut short: refuse it rather than forward a fragment.
+                if messages[j].msg_hdr.msg_flags & Int32(MSG_TRUNC) != 0 || len == 0 {
+                    pool.releaseIndex(slotIndices[j])
+                    continue
+                }
+                var a = names[j]
+                a.length = messages[j].msg_hdr.msg_namelen
+                batch.appendIndex(slotIndices[j], offset: 0, length: len)
+                batch.setAddress(batch.count - 1, a)
+            }
+            for j in got..<k { pool.releaseIndex(slotIndices[j]) }
+            if r > 0 { return got }
+            if err == EINTR { continue }
+            guard err == EAGAIN else { throw IOError("recvmmsg", errno: err) }
+            if waited || !waitReadable(udpEpoll, timeoutMilliseconds) { return 0 }
+            waited = true
+        }
+    }
+
+    public mutating func sendUDP(_ batch: borrowing PacketBatch) throws(IOError) -> Int {
+        var k = 0
+        for i in 0..<batch.count where batch.length(i) > 0 {
+            let p = batch.packet(i)
+            iovecs[k] = iovec(iov_base: p.baseAddress, iov_len: p.count)
+            messages[k] = twill_mmsghdr()
+            messages[k].msg_hdr.msg_name = UnsafeMutableRawPointer(batch.addressPointer(i))
+            messages[k].msg_hdr.msg_namelen = batch.address(i).length
+            messages[k].msg_hdr.msg_iov = iovecs + k
+            messages[k].msg_hdr.msg_iovlen = 1
+            k += 1
+            if k == config.batchSize { break }
+        }
+        var sent = 0
+        var start = 0
+        var spins = 0
+        while start < k {
+            let r = twill_sendmmsg(config.udpFD, messages + start, UInt32(k - start), 0)
+            if r > 0 {
+                sent += Int(r)
+                start += Int(r)
+                continue
+            }
+            let err = errno
+            if err == EINTR { continue }
+            if err == EAGAIN && spins < 1000 {
+                // The socket buffer is full: give the receiver a moment, bounded.
+                spins += 1
+                var pfd = pollfd(fd: config.udpFD, events: Int16(POLLOUT), revents: 0)
+                _ = poll(&pfd, 1, 10)
+                continue
+            }
+            // This message failed (ECONNREFUSED left by an earlier ICMP error, EHOSTUNREACH...): skip it.
+            start += 1
+        }
+        return sent
+    }
+}
