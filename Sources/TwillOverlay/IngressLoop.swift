@@ -1,0 +1,76 @@
+import TwillIO
+import TwillWire
+
+/// Batched UDP receive -> checks -> decapsulate (an offset change) -> batched TUN write.
+///
+/// The checks flannel lacks: the outer source must be a known peer, the VNI ours, the inner source
+/// inside that peer's subnet and the inner destination inside ours. Each refusal is counted.
+struct IngressLoop: PacketIOUser {
+    let config: ForwarderConfiguration
+    let directory: PeerDirectory
+    let counters: DatapathCounters
+    let stop: StopSignal
+
+    mutating func run<IO: PacketIO & ~Copyable>(_ io: inout IO) {
+        let pool = io.pool
+        var batch = PacketBatch(capacity: config.batchSize, pool: pool)
+        var snapshot = directory.snapshot()
+        var tally = DropTally()
+        var exhaustions = pool.exhaustions
+        let decapsulator = Decapsulator(format: config.format, vni: config.vni, localMAC: config.localMAC)
+        let local = config.localSubnet
+        while !stop.isStopped {
+            batch.removeAll()
+            let n = (try? io.receiveUDP(into: &batch, timeoutMilliseconds: config.pollMilliseconds)) ?? 0
+            counters.add(.poolExhaustions, pool.exhaustions &- exhaustions)
+            exhaustions = pool.exhaustions
+            guard n > 0 else { continue }
+            if directory.version != snapshot.version { snapshot = directory.snapshot() }
+            let table = snapshot.table
+            var bytesIn = 0
+            var toWrite = 0
+            var bytesOut = 0
+            for i in 0..<batch.count {
+                bytesIn += batch.length(i)
+                guard let source = batch.address(i).ipAddress, let peer = table.peerIndex(underlay: source) else {
+                    tally.count(.unknownPeer)
+                    batch.drop(i)
+                    continue
+                }
+                let inner: DecapsulatedPacket
+                do { inner = try decapsulator.decapsulate(batch.packet(i)) } catch {
+                    tally.count(.malformed(error))
+                    batch.drop(i)
+                    continue
+                }
+                guard case .v4(let innerSource) = inner.info.source, case .v4(let innerDestination) = inner.info.destination else {
+                    tally.count(.ipv6NotRouted)
+                    batch.drop(i)
+                    continue
+                }
+                guard table.peers[peer].subnet.contains(innerSource) else {
+                    tally.count(.spoofedInnerSource)
+                    batch.drop(i)
+                    continue
+                }
+                guard local.contains(innerDestination) else {
+                    tally.count(.notForThisHost)
+                    batch.drop(i)
+                    continue
+                }
+                batch.setPacket(i, offset: batch.offset(i) + inner.offset, length: inner.length)
+                toWrite += 1
+                bytesOut += inner.length
+            }
+            let written = toWrite > 0 ? ((try? io.writeTun(batch)) ?? 0) : 0
+            for _ in written..<max(written, toWrite) { tally.count(.tunWriteFailed) }
+            counters.add(.receivedPackets, UInt64(n))
+            counters.add(.receivedBytes, UInt64(bytesIn))
+            counters.add(.tunWritePackets, UInt64(written))
+            counters.add(.tunWriteBytes, UInt64(written == toWrite ? bytesOut : bytesOut * written / max(toWrite, 1)))
+            counters.add(.ingressBatches, 1)
+            tally.flush(to: counters)
+        }
+        batch.removeAll()
+    }
+}
