@@ -43,5 +43,7 @@ let package = Package(
         .testTarget(name: "TwillOverlayTests", dependencies: ["TwillOverlay", "TwillControl"],
                     swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(name: "TwillControlTests", dependencies: ["TwillControl"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        // Runs the namespace scenarios in Tests/Integration/*.sh against the built twilld.
+        .testTarget(name: "IntegrationTests", exclude: ["README.md"], swiftSettings: [.swiftLanguageMode(.v6)]),
     ]
 )

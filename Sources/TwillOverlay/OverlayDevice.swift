@@ -1,0 +1,32 @@
+import TwillIO
+import TwillWire
+
+/// The host side of the overlay: the TUN device with the lease's network address as a /32, the
+/// overlay MTU, and a route for the whole Network through it (the local subnet stays on the bridge,
+/// whose more specific route wins). Closing it removes the device and its routes.
+public final class OverlayDevice: Sendable {
+    public let tun: TunDevice
+    public let network: IPv4Subnet
+    public let address: IPv4Address
+
+    public init(name: String, lease: IPv4Subnet, network: IPv4Subnet, mtu: Int) throws {
+        let tun = try TunDevice(name: name)
+        do {
+            let nl = try Netlink()
+            try nl.setLink(tun.name, up: true, mtu: mtu)
+            try nl.addAddress(lease.address, prefixLength: 32, to: tun.name)
+            try nl.addRoute(network, device: tun.name)
+        } catch {
+            tun.close()
+            throw error
+        }
+        self.tun = tun
+        self.network = network
+        self.address = lease.address
+    }
+
+    public var name: String { tun.name }
+
+    /// Removes the device (and with it the address and the route).
+    public func close() { tun.close() }
+}

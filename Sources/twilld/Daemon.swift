@@ -1,0 +1,164 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import TwillControl
+import TwillIO
+import TwillOverlay
+import TwillWire
+
+/// The daemon: lease, host set-up, datapath, then renewal and peer watching until a shutdown
+/// signal; on shutdown the datapath stops and the device and its routes go, the lease stays.
+final class Daemon: Service {
+    let options: DaemonOptions
+    let logger: Logger
+
+    init(options: DaemonOptions, logger: Logger) throws {
+        self.options = options
+        self.logger = logger
+    }
+
+    func run() async throws {
+        let o = options
+        let store = EmbeddedLeaseStore(path: o.storePath, networkConfigPath: o.netConfigPath, logger: logger)
+        let config = try await store.networkConfig()
+        let format = config.backend.format
+        let mac = try VTEPMACFile.loadOrCreate(path: o.vtepMACFile)
+        let attributes: LeaseAttributes = format == .vxlan
+            ? .vxlan(publicIP: o.publicIP, vni: config.backend.vni, vtepMAC: mac)
+            : .udp(publicIP: o.publicIP)
+        let previous = SubnetFile.read(o.subnetFile)?.subnet
+        let lease = try await store.acquireLease(attributes: attributes, subnetFileSubnet: previous, ttl: o.leaseTTL)
+        logger.info("lease \(lease.subnet) for \(o.publicIP) (\(format), port \(config.backend.port)\(format == .vxlan ? ", VNI \(config.backend.vni), VTEP MAC \(mac)" : ""))")
+
+        let mtu = config.mtu(underlayMTU: o.underlay.mtu)
+        let device = try OverlayDevice(name: o.tunName, lease: lease.subnet, network: config.network, mtu: mtu)
+        logger.info("device \(device.name): \(lease.subnet.address)/32, MTU \(mtu) (underlay \(o.underlay.name) MTU \(o.underlay.mtu)), route \(config.network)")
+        let socket: UDPSocket
+        let choice: IOEngineChoice
+        do {
+            socket = try UDPSocket(bind: .v4(o.publicIP), port: config.backend.port)
+            choice = try IOEngineSelector.choose(o.engine)
+        } catch {
+            device.close()
+            throw error
+        }
+        logger.info("I/O engine: \(choice.kind) (\(choice.reason))")
+
+        var leasePeers = LeasePeers(format: format, port: config.backend.port, ownSubnet: lease.subnet)
+        let directory = PeerDirectory()
+        if let initial = try? await store.leases() {
+            directory.publish(PeerTable(peers: leasePeers.peers(from: initial, logger: logger)))
+        }
+        let forwarder = Forwarder(
+            config: ForwarderConfiguration(
+                format: format, vni: config.backend.vni, localMAC: mac, localSubnet: lease.subnet,
+                icmpSource: config.network.address, engine: choice, batchSize: o.batchSize),
+            tun: device.tun, socket: socket, peers: directory)
+        forwarder.start()
+        try? await Task.sleep(for: .milliseconds(50))
+        if !forwarder.loopFailures.isEmpty {
+            forwarder.stop()
+            device.close()
+            throw DaemonError.datapath(forwarder.loopFailures.joined(separator: "; "))
+        }
+        do {
+            try SubnetFile(network: config.network, subnet: lease.subnet, mtu: mtu, ipMasq: false).write(to: o.subnetFile)
+        } catch {
+            forwarder.stop()
+            device.close()
+            throw error
+        }
+        logger.info("ready: subnet file \(o.subnetFile) written, \(directory.snapshot().table.count) peers")
+
+        let watchedPeers = leasePeers
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [self] in
+                await renewLoop(store: store, lease: lease, attributes: attributes)
+            }
+            group.addTask { [self] in
+                await watchLoop(store: store, peers: watchedPeers, directory: directory)
+            }
+            if let path = o.statsFile {
+                group.addTask {
+                    while !Task.isCancelled {
+                        StatsFile.write(StatsFile.text(forwarder.counters, peers: directory.snapshot().table.count,
+                                                       engine: choice.kind.rawValue), to: path)
+                        try? await Task.sleep(for: .milliseconds(500))
+                    }
+                }
+            }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
+        forwarder.stop()
+        if let path = o.statsFile {
+            StatsFile.write(StatsFile.text(forwarder.counters, peers: directory.snapshot().table.count,
+                                           engine: choice.kind.rawValue), to: path)
+        }
+        device.close()
+        let c = forwarder.counters
+        logger.info("stopped: sent \(c.value(.sentPackets)), received \(c.value(.receivedPackets)), dropped \(c.totalDrops); device \(device.name) removed, lease \(lease.subnet) kept")
+    }
+
+    /// Renews ahead of expiry; a lost lease is acquired again (the same subnet when still free), a
+    /// failing store is retried without disturbing the datapath.
+    func renewLoop(store: any LeaseStore, lease initial: Lease, attributes: LeaseAttributes) async {
+        var lease = initial
+        while !Task.isCancelled {
+            let remaining = Duration.seconds(max(0, lease.expiration.timeIntervalSinceNow))
+            do { try await Task.sleep(for: options.renewDelay(remaining: remaining)) } catch { return }
+            do {
+                lease = try await store.renewLease(lease, ttl: options.leaseTTL)
+                logger.debug("renewed lease \(lease.subnet) until \(lease.expiration)")
+            } catch LeaseStoreError.leaseLost(let subnet) {
+                logger.warning("lease \(subnet) was lost; acquiring again")
+                do {
+                    let again = try await store.acquireLease(attributes: attributes, subnetFileSubnet: subnet, ttl: options.leaseTTL)
+                    if again.subnet != subnet {
+                        logger.error("re-acquired a different subnet \(again.subnet) (was \(subnet)); restart twilld to move to it")
+                    }
+                    lease = again
+                } catch {
+                    logger.warning("re-acquiring the lease failed: \(error); retrying")
+                    try? await Task.sleep(for: retryDelay)
+                }
+            } catch {
+                logger.warning("renewing lease \(lease.subnet) failed: \(error); retrying")
+                do { try await Task.sleep(for: retryDelay) } catch { return }
+            }
+        }
+    }
+
+    private var retryDelay: Duration { min(.seconds(60), options.leaseTTL / 4) }
+
+    /// Feeds every change of the lease set into the peer table; a broken watch is restarted.
+    func watchLoop(store: any LeaseStore, peers initial: LeasePeers, directory: PeerDirectory) async {
+        var leasePeers = initial
+        var current = Set(directory.snapshot().table.peers.map(\.description))
+        while !Task.isCancelled {
+            do {
+                for try await leases in store.watchLeases() {
+                    let peers = leasePeers.peers(from: leases, logger: logger)
+                    let next = Set(peers.map(\.description))
+                    for added in next.subtracting(current).sorted() { logger.info("peer added: \(added)") }
+                    for removed in current.subtracting(next).sorted() { logger.info("peer removed: \(removed)") }
+                    if next != current { directory.publish(PeerTable(peers: peers)) }
+                    current = next
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("watching leases failed: \(error); retrying")
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+}
+
+enum DaemonError: Error, CustomStringConvertible {
+    case datapath(String)
+    var description: String {
+        switch self {
+        case .datapath(let why): "the datapath did not start: \(why)"
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import TwillIO
+import TwillWire
+
+/// The daemon's settings after validation and interface discovery.
+struct DaemonOptions: Sendable {
+    var storePath: String
+    var netConfigPath: String
+    var publicIP: IPv4Address
+    var underlay: UnderlayInterface
+    var subnetFile: String
+    var renewMargin: Duration
+    var leaseTTL: Duration
+    var engine: IOEnginePreference
+    var tunName: String
+    var vtepMACFile: String
+    var batchSize: Int
+    var statsFile: String?
+
+    init(command c: TwilldCommand) throws {
+        let underlay: UnderlayInterface
+        if let iface = c.iface {
+            guard let found = UnderlayInterface.find(iface) else {
+                throw ValidationError("--iface \(iface): no interface of that name or address has an IPv4 address")
+            }
+            underlay = found
+        } else if let ip = c.publicIP, let found = UnderlayInterface.find(ip) {
+            underlay = found
+        } else if let found = UnderlayInterface.defaultRoute() {
+            underlay = found
+        } else {
+            throw ValidationError("no interface with an IPv4 address found: give --iface or --public-ip")
+        }
+        let publicIP = c.publicIP.flatMap { IPv4Address($0) } ?? underlay.address
+        self.storePath = c.localStore
+        self.netConfigPath = c.netConfigPath
+        self.publicIP = publicIP
+        self.underlay = underlay
+        self.subnetFile = c.subnetFile
+        self.renewMargin = .seconds(c.subnetLeaseRenewMargin * 60)
+        self.leaseTTL = .seconds(c.subnetLeaseTTL)
+        self.engine = c.ioEngine
+        self.tunName = c.tunName
+        self.vtepMACFile = c.vtepMACFile ?? "/var/lib/twill/vtep-mac-\(publicIP)"
+        self.batchSize = c.batchSize
+        self.statsFile = c.statsFile
+    }
+
+    /// When to renew a lease that expires after `remaining`: `renewMargin` before expiry, or at half
+    /// its life when the margin is longer than the lease (short test TTLs).
+    func renewDelay(remaining: Duration) -> Duration {
+        remaining > renewMargin ? remaining - renewMargin : remaining / 2
+    }
+}

@@ -1,0 +1,3 @@
+enum TwillVersion {
+    static let string = "0.1.0"
+}

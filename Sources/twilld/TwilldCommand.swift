@@ -1,0 +1,113 @@
+import ArgumentParser
+import Logging
+import ServiceLifecycle
+import TwillControl
+import TwillIO
+import TwillWire
+
+struct TwilldCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "twilld",
+        abstract: "Twill: a flannel-compatible overlay network daemon with an io_uring datapath.",
+        discussion: """
+            Leases a subnet for this host, sets up the TUN device and routes, and forwards traffic to the \
+            other hosts in flannel's udp or vxlan format. Without --etcd-endpoints it uses the embedded \
+            store: one file shared by every daemon on this machine. Every flag may also be given as \
+            FLANNELD_<NAME> in the environment (for example FLANNELD_PUBLIC_IP).
+            """,
+        version: TwillVersion.string)
+
+    @Option(help: "etcd endpoints, comma separated. Without it the embedded store is used.")
+    var etcdEndpoints: String?
+
+    @Option(help: "etcd key prefix of the network (flannel's).")
+    var etcdPrefix: String = "/coreos.com/network"
+
+    @Option(help: ArgumentHelp("The embedded store's file, shared by every daemon on this machine.", valueName: "path"))
+    var localStore: String = "/var/lib/twill/leases.json"
+
+    @Option(help: ArgumentHelp("The network config (flannel's JSON) for the embedded store.", valueName: "path"))
+    var netConfigPath: String = "/etc/twill/net-conf.json"
+
+    @Option(help: ArgumentHelp("Interface (name or IPv4 address) for the underlay. Default: the default route's.", valueName: "name|ip"))
+    var iface: String?
+
+    @Option(help: ArgumentHelp("This host's IPv4 address on the underlay, published to peers. Default: the interface's.", valueName: "ip"))
+    var publicIP: String?
+
+    @Option(help: ArgumentHelp("Where to write the subnet file.", valueName: "path"))
+    var subnetFile: String = "/run/flannel/subnet.env"
+
+    @Option(help: ArgumentHelp("Renew the lease this many minutes before it expires (1...1439).", valueName: "minutes"))
+    var subnetLeaseRenewMargin: Int = 60
+
+    @Option(help: ArgumentHelp("Lifetime of the lease in seconds (flannel: 24 h).", valueName: "seconds"))
+    var subnetLeaseTTL: Int = 86_400
+
+    @Option(help: "I/O engine: auto (io_uring unless forbidden), uring or syscalls.")
+    var ioEngine: IOEnginePreference = .auto
+
+    @Option(help: ArgumentHelp("Name of the TUN device.", valueName: "name"))
+    var tunName: String = "twill0"
+
+    @Option(help: ArgumentHelp("Where the VTEP MAC is kept across restarts. Default: /var/lib/twill/vtep-mac-<public ip>.", valueName: "path"))
+    var vtepMACFile: String?
+
+    @Option(help: ArgumentHelp("Packets handled per batch.", valueName: "n"))
+    var batchSize: Int = 64
+
+    @Option(help: ArgumentHelp("Write the datapath counters to this file every 0.5 s.", valueName: "path"))
+    var statsFile: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    /// Long option names, for FLANNELD_<NAME> lookups.
+    static let optionNames = [
+        "etcd-endpoints", "etcd-prefix", "local-store", "net-config-path", "iface", "public-ip", "subnet-file",
+        "subnet-lease-renew-margin", "subnet-lease-ttl", "io-engine", "tun-name", "vtep-mac-file", "batch-size",
+        "stats-file", "log-level",
+    ]
+    /// Options that are switches rather than values.
+    static let flagNames: Set<String> = []
+
+    func validate() throws {
+        guard (1...1439).contains(subnetLeaseRenewMargin) else {
+            throw ValidationError("--subnet-lease-renew-margin must be 1...1439 minutes, got \(subnetLeaseRenewMargin)")
+        }
+        guard subnetLeaseTTL >= 2 else {
+            throw ValidationError("--subnet-lease-ttl must be at least 2 seconds, got \(subnetLeaseTTL)")
+        }
+        guard (1...1024).contains(batchSize) else {
+            throw ValidationError("--batch-size must be 1...1024, got \(batchSize)")
+        }
+        if let publicIP, IPv4Address(publicIP) == nil {
+            throw ValidationError("--public-ip must be an IPv4 address, got '\(publicIP)'")
+        }
+        guard !tunName.isEmpty, tunName.utf8.count < 16 else {
+            throw ValidationError("--tun-name must be 1...15 characters, got '\(tunName)'")
+        }
+        if etcdEndpoints != nil {
+            throw ValidationError("--etcd-endpoints: the etcd store is not in this build yet; omit the flag to use the embedded store (--local-store)")
+        }
+    }
+
+    func run() async throws { try await runDaemon() }
+
+    func runDaemon() async throws {
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = logLevel
+            return h
+        }
+        let logger = Logger(label: "twilld")
+        let daemon = try Daemon(options: DaemonOptions(command: self), logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [.init(service: daemon)],
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+extension IOEnginePreference: ExpressibleByArgument {}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

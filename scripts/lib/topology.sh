@@ -1,0 +1,102 @@
+# Network-namespace topology for Twill's demo, integration tests and benchmarks.
+#
+# Hosts are namespaces <prefix>-h<i> on an underlay bridge in <prefix>-ul (192.0.2.0/24, the
+# documentation range); pods are namespaces <prefix>-h<i>-p<j> on a bridge in their host, addressed
+# from that host's subnet file as flannel's CNI plugin (bridge + host-local) would. Nothing is added to
+# the root namespace. topo_destroy removes everything with the prefix, daemons included.
+#
+# Source this file; call topo_destroy from an EXIT trap.
+
+TOPO_UNDERLAY_NET=192.0.2
+TOPO_UNDERLAY_MTU=${TOPO_UNDERLAY_MTU:-1500}
+
+topo_ns_list() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^$1-" || true; }
+
+# topo_create PREFIX HOSTS: the underlay bridge and HOSTS hosts (192.0.2.11, .12, ...).
+topo_create() {
+    local p=$1 n=$2 i
+    ip netns add "$p-ul"
+    ip -n "$p-ul" link set lo up
+    ip -n "$p-ul" link add br0 type bridge
+    ip -n "$p-ul" link set br0 up
+    for i in $(seq 1 "$n"); do topo_add_host "$p" "$i"; done
+}
+
+# topo_add_host PREFIX I: host I on the underlay, forwarding on, eth0 = 192.0.2.(10+I).
+topo_add_host() {
+    local p=$1 i=$2 h="$1-h$2"
+    ip netns add "$h"
+    ip -n "$h" link set lo up
+    ip link add "tw$$h$i" type veth peer name "tw$$u$i"
+    ip link set "tw$$h$i" netns "$h"
+    ip link set "tw$$u$i" netns "$p-ul"
+    ip -n "$h" link set "tw$$h$i" name eth0
+    ip -n "$h" link set eth0 mtu "$TOPO_UNDERLAY_MTU" up
+    ip -n "$h" addr add "$TOPO_UNDERLAY_NET.$((10 + i))/24" dev eth0
+    ip -n "$p-ul" link set "tw$$u$i" mtu "$TOPO_UNDERLAY_MTU" master br0 up
+    ip netns exec "$h" sysctl -qw net.ipv4.ip_forward=1
+}
+
+topo_host_ip() { echo "$TOPO_UNDERLAY_NET.$((10 + $1))"; }
+
+# topo_subnet_var FILE NAME: a variable from a flannel subnet file.
+topo_subnet_var() { sed -n "s/^$2=//p" "$1"; }
+
+# topo_add_pods PREFIX I SUBNET_FILE COUNT: bridge cni0 = FLANNEL_SUBNET, pods .2, .3, ... with the
+# overlay MTU and a default route via the bridge (what bridge + host-local would configure).
+topo_add_pods() {
+    local p=$1 i=$2 file=$3 count=$4 h="$1-h$2" j
+    local subnet mtu gw prefix base last
+    subnet=$(topo_subnet_var "$file" FLANNEL_SUBNET)
+    mtu=$(topo_subnet_var "$file" FLANNEL_MTU)
+    gw=${subnet%/*}
+    prefix=${subnet#*/}
+    base=${gw%.*}
+    last=${gw##*.}
+    ip -n "$h" link add cni0 type bridge
+    ip -n "$h" addr add "$subnet" dev cni0
+    ip -n "$h" link set cni0 mtu "$mtu" up
+    for j in $(seq 1 "$count"); do
+        local pod="$h-p$j"
+        ip netns add "$pod"
+        ip -n "$pod" link set lo up
+        ip link add "twp$$-$i-$j" type veth peer name "twv$$-$i-$j"
+        ip link set "twp$$-$i-$j" netns "$pod"
+        ip link set "twv$$-$i-$j" netns "$h"
+        ip -n "$pod" link set "twp$$-$i-$j" name eth0
+        ip -n "$pod" link set eth0 mtu "$mtu" up
+        ip -n "$pod" addr add "$base.$((last + j))/$prefix" dev eth0
+        ip -n "$pod" route add default via "$gw"
+        ip -n "$h" link set "twv$$-$i-$j" mtu "$mtu" master cni0 up
+    done
+}
+
+# topo_pod_ip PREFIX I J: pod J's address on host I (after topo_add_pods).
+topo_pod_ip() {
+    local subnet
+    subnet=$(ip -n "$1-h$2-p$3" -4 -o addr show dev eth0 | awk '{print $4}')
+    echo "${subnet%/*}"
+}
+
+# topo_destroy PREFIX: stops every process in the prefix's namespaces, then deletes them.
+topo_destroy() {
+    local p=$1 ns pids
+    for ns in $(topo_ns_list "$p"); do
+        pids=$(ip netns pids "$ns" 2>/dev/null || true)
+        [ -n "$pids" ] && kill $pids 2>/dev/null || true
+    done
+    sleep 0.3
+    for ns in $(topo_ns_list "$p"); do
+        pids=$(ip netns pids "$ns" 2>/dev/null || true)
+        [ -n "$pids" ] && kill -9 $pids 2>/dev/null || true
+    done
+    # Pods first, then hosts, then the underlay: veth pairs go with their namespaces.
+    for ns in $(topo_ns_list "$p" | sort -r); do ip netns del "$ns" 2>/dev/null || true; done
+}
+
+# topo_wait_file PATH SECONDS: waits for a file to appear.
+topo_wait_file() {
+    local i
+    for i in $(seq 1 $(( $2 * 10 ))); do [ -s "$1" ] && return 0; sleep 0.1; done
+    return 1
+}
