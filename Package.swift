@@ -38,11 +38,14 @@ let package = Package(
         ], swiftSettings: [.swiftLanguageMode(.v6)]),
         .executableTarget(name: "twill-noring", dependencies: ["CSeccomp", "TwillIO", "TwillWire"],
                           swiftSettings: [.swiftLanguageMode(.v6)]),
+        // The library guide's example (Docs/Library.md shows this file): built with everything else.
+        .executableTarget(name: "tun-to-udp", dependencies: ["TwillIO", "TwillWire"], path: "Examples/TunToUDP",
+                          swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(name: "TwillWireTests", dependencies: ["TwillWire"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(name: "TwillIOTests", dependencies: ["TwillIO", "TwillWire"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(name: "TwillOverlayTests", dependencies: ["TwillOverlay", "TwillControl"],
                     swiftSettings: [.swiftLanguageMode(.v6)]),
-        .testTarget(name: "TwillControlTests", dependencies: ["TwillControl"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(name: "TwillControlTests", dependencies: ["TwillControl", "TwillWire", .product(name: "Logging", package: "swift-log")], swiftSettings: [.swiftLanguageMode(.v6)]),
         // Runs the namespace scenarios in Tests/Integration/*.sh against the built twilld.
         .testTarget(name: "IntegrationTests", exclude: ["README.md"], swiftSettings: [.swiftLanguageMode(.v6)]),
     ]

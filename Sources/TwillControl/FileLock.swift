@@ -21,7 +21,8 @@ enum FileLock {
         }
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw LeaseStoreError.io(path: path, reason: "cannot open the lock file: \(AtomicFile.systemMessage(errno))")
+            let reason = "cannot open the lock file: \(AtomicFile.systemMessage(errno))"
+            throw LeaseStoreError.io(path: path, reason: reason)
         }
         // Closing the descriptor releases the lock, on every path out (and at process death).
         defer { close(fd) }

@@ -33,7 +33,9 @@ public struct Lease: Sendable, Equatable {
         }
         guard let dash = name.lastIndex(of: "-"), let address = IPv4Address(name[..<dash]) else { return nil }
         let lengthText = name[name.index(after: dash)...]
-        guard !lengthText.isEmpty, lengthText.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), let length = Int(lengthText),
+        // Digits only: Int() alone would also take "+24".
+        let digitsOnly = lengthText.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+        guard !lengthText.isEmpty, digitsOnly, let length = Int(lengthText),
               let subnet = IPv4Subnet(address: address, prefixLength: length), subnet.address == address
         else { return nil }
         return subnet

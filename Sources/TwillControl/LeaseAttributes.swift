@@ -89,15 +89,15 @@ public struct LeaseAttributes: Sendable, Equatable {
     }
 
     /// flannel's bytes exactly: Go's struct order, `PublicIPv6` null, BackendType and BackendData left
-    /// out when empty, and no BackendType for udp (as flannel's udp backend writes it).
+    /// out when empty, and only the addresses for udp (as flannel's udp backend writes it).
     public var jsonString: String {
         var members: [(key: String, value: JSONValue)] = [
             ("PublicIP", .string(publicIP.description)),
             ("PublicIPv6", .null),
         ]
-        if backendType != "udp" && !backendType.isEmpty {
-            members.append(("BackendType", .string(backendType)))
-        }
+        // flannel's udp backend writes neither BackendType nor BackendData.
+        guard backendType != "udp" && !backendType.isEmpty else { return JSONValue.object(members).serialized() }
+        members.append(("BackendType", .string(backendType)))
         var data: [(key: String, value: JSONValue)] = []
         if let vni { data.append(("VNI", .int(vni))) }
         if let vtepMAC { data.append(("VtepMAC", .string(vtepMAC.description))) }

@@ -135,13 +135,14 @@ public struct NetworkConfig: Sendable, Equatable {
         }
         // flannel clears stray host bits ("10.5.1.0/16" means 10.5.0.0/16), so Twill accepts them too.
         guard let network = IPv4Subnet(networkText, strict: false) else {
-            throw ConfigError(field: "Network", rule: "must be an IPv4 CIDR such as 10.5.0.0/16 (got \"\(networkText)\")")
+            throw ConfigError(field: "Network",
+                              rule: "must be an IPv4 CIDR such as 10.5.0.0/16 (got \"\(networkText)\")")
         }
         let subnetLength = try NetworkConfig.integer(doc, "SubnetLen") ?? 0
         if subnetLength < 0 {
             throw ConfigError(field: "SubnetLen", rule: "must be at least the Network prefix + 2 "
-                + "(\(network.prefixLength + 2)) and at most \(NetworkConfig.longestSubnetLength) (got \(subnetLength)); "
-                + "0 picks the default")
+                + "(\(network.prefixLength + 2)) and at most \(NetworkConfig.longestSubnetLength) "
+                + "(got \(subnetLength)); 0 picks the default")
         }
         let subnetMin = try NetworkConfig.address(doc, "SubnetMin")
         let subnetMax = try NetworkConfig.address(doc, "SubnetMax")

@@ -65,7 +65,8 @@ public struct SubnetAllocator: Sendable {
     public func freeSubnets(leases: [Lease], limit: Int) -> [IPv4Subnet] {
         // Taken address ranges, merged, so one pass can skip whole runs of leased subnets.
         var taken: [(start: UInt64, end: UInt64)] = []
-        for range in leases.map({ (UInt64($0.subnet.address.value), UInt64($0.subnet.lastAddress.value)) }).sorted(by: <) {
+        let ranges = leases.map { (UInt64($0.subnet.address.value), UInt64($0.subnet.lastAddress.value)) }
+        for range in ranges.sorted(by: <) {
             if let last = taken.last, range.0 <= last.end + 1 {
                 taken[taken.count - 1].end = max(last.end, range.1)
             } else {
