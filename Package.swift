@@ -41,6 +41,8 @@ let package = Package(
         // The library guide's example (Docs/Library.md shows this file): built with everything else.
         .executableTarget(name: "tun-to-udp", dependencies: ["TwillIO", "TwillWire"], path: "Examples/TunToUDP",
                           swiftSettings: [.swiftLanguageMode(.v6)]),
+        // The end-to-end harness (make bench): datapaths side by side in network namespaces.
+        .executableTarget(name: "twill-bench", path: "Benchmarks/Harness", swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(name: "TwillWireTests", dependencies: ["TwillWire"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(name: "TwillIOTests", dependencies: ["TwillIO", "TwillWire"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(name: "TwillOverlayTests", dependencies: ["TwillOverlay", "TwillControl"],

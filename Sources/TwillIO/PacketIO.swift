@@ -21,6 +21,8 @@ public protocol PacketIO: ~Copyable {
     var engine: IOEngineKind { get }
     /// The pool every batch given to this engine must come from.
     var pool: PacketPool { get }
+    /// Datagrams refused because they did not fit a slot (counted, never forwarded cut short).
+    var truncatedReceives: UInt64 { get }
     /// Appends up to the batch's free room in packets read from the TUN; waits at most `timeoutMilliseconds`
     /// for the first. Returns how many were appended.
     mutating func readTun(into batch: inout PacketBatch, timeoutMilliseconds: Int32) throws(IOError) -> Int

@@ -13,6 +13,7 @@ public struct SyscallPacketIO: PacketIO, ~Copyable {
     let iovecs: UnsafeMutablePointer<iovec>
     let slotIndices: UnsafeMutablePointer<UInt32>
     let names: UnsafeMutablePointer<SocketAddress>
+    public private(set) var truncatedReceives: UInt64 = 0
 
     public init(_ config: PacketIOConfiguration, pool: PacketPool) throws(IOError) {
         func epoll(for fd: Int32, _ what: String) throws(IOError) -> Int32 {
@@ -127,6 +128,7 @@ public struct SyscallPacketIO: PacketIO, ~Copyable {
                 let len = Int(messages[j].msg_len)
                 // A datagram larger than the slot was cut short: refuse it rather than forward a fragment.
                 if messages[j].msg_hdr.msg_flags & Int32(MSG_TRUNC) != 0 || len == 0 {
+                    if len > 0 { truncatedReceives &+= 1 }
                     pool.releaseIndex(slotIndices[j])
                     continue
                 }

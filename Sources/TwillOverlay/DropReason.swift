@@ -20,10 +20,12 @@ public enum DropReason: Hashable, Sendable, CustomStringConvertible {
     case sendFailed
     /// The TUN refused a decapsulated packet.
     case tunWriteFailed
+    /// Ingress: a datagram larger than a pool slot (the slot size is derived from the underlay MTU).
+    case oversizedDatagram
 
     public static let overlayReasons: [DropReason] = [
         .unknownPeer, .spoofedInnerSource, .notForThisHost, .noRoute, .ttlExpired, .ipv6NotRouted, .sendFailed,
-        .tunWriteFailed,
+        .tunWriteFailed, .oversizedDatagram,
     ]
 
     /// Every reason, in counter order.
@@ -44,6 +46,7 @@ public enum DropReason: Hashable, Sendable, CustomStringConvertible {
         case .ipv6NotRouted: WireError.allCases.count + 5
         case .sendFailed: WireError.allCases.count + 6
         case .tunWriteFailed: WireError.allCases.count + 7
+        case .oversizedDatagram: WireError.allCases.count + 8
         }
     }
 
@@ -59,6 +62,7 @@ public enum DropReason: Hashable, Sendable, CustomStringConvertible {
         case .ipv6NotRouted: "ipv6_not_routed"
         case .sendFailed: "send_failed"
         case .tunWriteFailed: "tun_write_failed"
+        case .oversizedDatagram: "oversized_datagram"
         }
     }
 }

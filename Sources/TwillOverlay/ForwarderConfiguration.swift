@@ -17,7 +17,7 @@ public struct ForwarderConfiguration: Sendable {
     public var batchSize: Int
     /// Slots per datapath thread; exhaustion pauses reading (back-pressure).
     public var poolSlots: Int
-    /// Bytes per slot: the largest packet plus headroom.
+    /// Bytes per slot: the largest packet plus headroom (see `slotSize(underlayMTU:)`).
     public var slotSize: Int
     /// How long a loop waits for packets before checking for shutdown.
     public var pollMilliseconds: Int32
@@ -39,5 +39,16 @@ public struct ForwarderConfiguration: Sendable {
         self.slotSize = slotSize
         self.pollMilliseconds = pollMilliseconds
         self.disableMultishotRead = disableMultishotRead
+    }
+
+    /// A slot that holds the largest datagram the underlay can deliver (with io_uring's receive
+    /// header and the sender's address in front of it) and the largest TUN packet with headroom.
+    public static func slotSize(underlayMTU: Int) -> Int {
+        (max(1984, underlayMTU) + EncapsulationHeadroom.bytes + 63) & ~63
+    }
+
+    /// Enough slots for bursts, fewer when jumbo frames make each slot large (about 2 MiB a pool).
+    public static func poolSlots(slotSize: Int) -> Int {
+        max(256, min(1024, (2 << 20) / slotSize))
     }
 }

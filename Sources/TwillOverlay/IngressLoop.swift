@@ -17,6 +17,7 @@ struct IngressLoop: PacketIOUser {
         var snapshot = directory.snapshot()
         var tally = DropTally()
         var exhaustions = pool.exhaustions
+        var truncated = io.truncatedReceives
         let decapsulator = Decapsulator(format: config.format, vni: config.vni, localMAC: config.localMAC)
         let local = config.localSubnet
         while !stop.isStopped {
@@ -24,6 +25,10 @@ struct IngressLoop: PacketIOUser {
             let n = (try? io.receiveUDP(into: &batch, timeoutMilliseconds: config.pollMilliseconds)) ?? 0
             counters.add(.poolExhaustions, pool.exhaustions &- exhaustions)
             exhaustions = pool.exhaustions
+            if io.truncatedReceives != truncated {
+                counters.addDrops(DropReason.oversizedDatagram.index, io.truncatedReceives &- truncated)
+                truncated = io.truncatedReceives
+            }
             guard n > 0 else { continue }
             if directory.version != snapshot.version { snapshot = directory.snapshot() }
             let table = snapshot.table

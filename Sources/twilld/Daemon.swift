@@ -52,7 +52,9 @@ final class Daemon: Service {
         let forwarder = Forwarder(
             config: ForwarderConfiguration(
                 format: format, vni: config.backend.vni, localMAC: mac, localSubnet: lease.subnet,
-                icmpSource: config.network.address, engine: choice, batchSize: o.batchSize),
+                icmpSource: config.network.address, engine: choice, batchSize: o.batchSize,
+                poolSlots: ForwarderConfiguration.poolSlots(slotSize: ForwarderConfiguration.slotSize(underlayMTU: o.underlay.mtu)),
+                slotSize: ForwarderConfiguration.slotSize(underlayMTU: o.underlay.mtu)),
             tun: device.tun, socket: socket, peers: directory)
         forwarder.start()
         try? await Task.sleep(for: .milliseconds(50))

@@ -27,13 +27,12 @@ topo_add_host() {
     local p=$1 i=$2 h="$1-h$2"
     ip netns add "$h"
     ip -n "$h" link set lo up
-    ip link add "tw$$h$i" type veth peer name "tw$$u$i"
-    ip link set "tw$$h$i" netns "$h"
-    ip link set "tw$$u$i" netns "$p-ul"
-    ip -n "$h" link set "tw$$h$i" name eth0
+    # Both ends are created inside their namespaces: nothing ever appears in the root namespace, so
+    # an interrupted run cannot leave a veth there and names cannot collide with other runs.
+    ip -n "$h" link add eth0 type veth peer name "h$i" netns "$p-ul"
     ip -n "$h" link set eth0 mtu "$TOPO_UNDERLAY_MTU" up
     ip -n "$h" addr add "$TOPO_UNDERLAY_NET.$((10 + i))/24" dev eth0
-    ip -n "$p-ul" link set "tw$$u$i" mtu "$TOPO_UNDERLAY_MTU" master br0 up
+    ip -n "$p-ul" link set "h$i" mtu "$TOPO_UNDERLAY_MTU" master br0 up
     ip netns exec "$h" sysctl -qw net.ipv4.ip_forward=1
 }
 
@@ -60,14 +59,11 @@ topo_add_pods() {
         local pod="$h-p$j"
         ip netns add "$pod"
         ip -n "$pod" link set lo up
-        ip link add "twp$$-$i-$j" type veth peer name "twv$$-$i-$j"
-        ip link set "twp$$-$i-$j" netns "$pod"
-        ip link set "twv$$-$i-$j" netns "$h"
-        ip -n "$pod" link set "twp$$-$i-$j" name eth0
+        ip -n "$pod" link add eth0 type veth peer name "pod$j" netns "$h"
         ip -n "$pod" link set eth0 mtu "$mtu" up
         ip -n "$pod" addr add "$base.$((last + j))/$prefix" dev eth0
         ip -n "$pod" route add default via "$gw"
-        ip -n "$h" link set "twv$$-$i-$j" mtu "$mtu" master cni0 up
+        ip -n "$h" link set "pod$j" mtu "$mtu" master cni0 up
     done
 }
 
@@ -90,8 +86,12 @@ topo_destroy() {
         pids=$(ip netns pids "$ns" 2>/dev/null || true)
         [ -n "$pids" ] && kill -9 $pids 2>/dev/null || true
     done
-    # Pods first, then hosts, then the underlay: veth pairs go with their namespaces.
-    for ns in $(topo_ns_list "$p" | sort -r); do ip netns del "$ns" 2>/dev/null || true; done
+    # Pods first, then hosts, then the underlay: veth pairs go with their namespaces. (A plain
+    # sort -r put "-ul" before "-h*", deleting the underlay first.)
+    # awk rather than grep: no failing pipeline for callers running under set -e / an ERR trap.
+    for ns in $(topo_ns_list "$p" | sort -r | awk '!/-ul$/') $(topo_ns_list "$p" | awk '/-ul$/'); do
+        ip netns del "$ns" 2>/dev/null || true
+    done
 }
 
 # topo_wait_file PATH SECONDS: waits for a file to appear.
