@@ -21,7 +21,8 @@ public struct Encapsulator: Sendable {
     @inline(__always)
     public func encapsulate(_ buffer: UnsafeMutableRawBufferPointer, innerOffset: Int, innerLength: Int,
                             innerVersion: UInt8, peerMAC: MACAddress) throws(WireError) -> Int {
-        guard innerOffset >= 0, innerLength >= 0, innerOffset + innerLength <= buffer.count,
+        // Compared by subtraction so that no pair of arguments can overflow and trap.
+        guard innerOffset >= 0, innerLength >= 0, innerLength <= buffer.count - innerOffset,
               let p = buffer.baseAddress else { throw .bufferTooSmall }
         switch format {
         case .udp:

@@ -12,6 +12,7 @@ public enum ICMPv6Type {
     public static let destinationUnreachable: UInt8 = 1
     public static let timeExceeded: UInt8 = 3
     public static let echoRequest: UInt8 = 128
+    public static let redirect: UInt8 = 137
     public static let codeNoRoute: UInt8 = 0
     public static let codeHopLimitExceeded: UInt8 = 0
 }
@@ -52,7 +53,10 @@ public enum ICMPError {
         guard let ip = try? IPv4Packet(original) else { return 0 }
         if ip.isFragment && ip.flagsAndFragmentOffset & 0x1fff != 0 { return 0 }
         if ip.destination.isMulticast || ip.destination.value == 0xffff_ffff { return 0 }
-        if ip.source.value == 0 || ip.source.isMulticast { return 0 }
+        // RFC 1122 3.2.2: the source must name one host (not zero, loopback, multicast, class E or
+        // the limited broadcast, which is class E too).
+        let src = ip.source.value
+        if src == 0 || src >> 24 == 127 || ip.source.isMulticast || src >> 28 == 0xF { return 0 }
         if ip.proto == IPProtocol.icmp {
             let hl = ip.headerLength
             guard ip.totalLength > hl else { return 0 }
@@ -84,12 +88,15 @@ public enum ICMPError {
         guard let ip = try? IPv6Packet(original) else { return 0 }
         if ip.destination.isMulticast || ip.source.isMulticast { return 0 }
         if ip.source == IPv6Address(high: 0, low: 0) { return 0 }
-        if let t = try? ip.transport() {
-            if t.proto == IPProtocol.noNextHeader && ip.nextHeader == IPProtocol.fragment { return 0 }
-            if t.proto == IPProtocol.icmpv6 {
-                guard t.offset < ip.totalLength else { return 0 }
-                if ip.packet[t.offset] < 128 { return 0 }
-            }
+        // A chain that cannot be walked may hide an ICMPv6 error: send nothing about it.
+        guard let t = try? ip.walkExtensionHeaders() else { return 0 }
+        // The fragment header may stand behind other extension headers, so the walk decides.
+        if t.nonFirstFragment { return 0 }
+        if t.proto == IPProtocol.icmpv6 {
+            guard t.offset < ip.totalLength else { return 0 }
+            // RFC 4443 2.4 (e): never about an error message (type < 128) or a redirect.
+            let icmpType = ip.packet[t.offset]
+            if icmpType < 128 || icmpType == ICMPv6Type.redirect { return 0 }
         }
         let quoted = min(ip.totalLength, maximumIPv6Length - IPv6Packet.headerLength - ICMPMessage.headerLength)
         let icmpLength = ICMPMessage.headerLength + quoted

@@ -1,5 +1,6 @@
 /// What the datapath needs from an inner IP packet: version, addresses, length and transport.
 /// Parsing validates the IP header lengths; the transport fields are best effort (0 when absent).
+/// Fragments carry no ports; an IPv6 fragment's protocol is `noNextHeader`.
 public struct IPPacketInfo: Equatable, Sendable {
     public var version: UInt8
     public var source: IPAddress
@@ -35,8 +36,10 @@ public struct IPPacketInfo: Equatable, Sendable {
             source = .v6(ip.source)
             destination = .v6(ip.destination)
             length = ip.totalLength
-            let t = try ip.transport()
-            proto = t.proto
+            let t = try ip.walkExtensionHeaders()
+            // Every fragment, the first one too, reports noNextHeader and no ports, as IPv4 fragments
+            // report no ports: all fragments of one datagram then hash alike and keep one path.
+            proto = t.isFragment ? IPProtocol.noNextHeader : t.proto
             if (proto == IPProtocol.tcp || proto == IPProtocol.udp) && length >= t.offset + 4 {
                 sourcePort = load16(p, t.offset)
                 destinationPort = load16(p, t.offset + 2)

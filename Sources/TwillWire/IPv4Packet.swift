@@ -145,7 +145,8 @@ public struct IPv4Repr: Equatable, Sendable {
     /// Writes a 20-byte header with a valid checksum at the start of `bytes`.
     public func emit(into bytes: UnsafeMutableRawBufferPointer) throws(WireError) {
         guard bytes.count >= IPv4Repr.headerLength, let p = bytes.baseAddress else { throw .bufferTooSmall }
-        guard payloadLength + IPv4Repr.headerLength <= 65535 else { throw .ipv4TotalLength }
+        // A negative length would trap in the UInt16 conversion below.
+        guard payloadLength >= 0, payloadLength <= 65535 - IPv4Repr.headerLength else { throw .ipv4TotalLength }
         store8(p, 0, 0x45)
         store8(p, 1, dscpECN)
         store16(p, 2, UInt16(payloadLength + IPv4Repr.headerLength))

@@ -12,7 +12,10 @@ public struct IPv4Subnet: Hashable, Comparable, Sendable, CustomStringConvertibl
     /// Parses `a.b.c.d/n`; the host bits must already be zero unless `strict` is false.
     public init?(_ text: some StringProtocol, strict: Bool = true) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, let a = IPv4Address(parts[0]), let n = Int(parts[1]), (0...32).contains(n) else {
+        // Digits only: Int(_:) would also take "+8" or "-0".
+        guard parts.count == 2, let a = IPv4Address(parts[0]),
+              parts[1].utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+              let n = Int(parts[1]), (0...32).contains(n) else {
             return nil
         }
         if strict && a.value & ~IPv4Subnet.mask(n) != 0 { return nil }

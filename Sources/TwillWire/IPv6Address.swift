@@ -30,7 +30,10 @@ public struct IPv6Address: Hashable, Comparable, Sendable, CustomStringConvertib
             if part.isEmpty { return [] }
             var out: [UInt16] = []
             for g in part.split(separator: ":", omittingEmptySubsequences: false) {
-                guard !g.isEmpty, g.count <= 4, let v = UInt16(g, radix: 16) else { return nil }
+                // UInt16(_:radix:) also takes a sign ("+1"), which is no address text.
+                guard !g.isEmpty, g.count <= 4, g.utf8.allSatisfy(isHexDigit), let v = UInt16(g, radix: 16) else {
+                    return nil
+                }
                 out.append(v)
             }
             return out

@@ -61,10 +61,24 @@ public struct IPv6Packet {
     /// or throws when the chain is malformed, too long or runs past the payload. A non-first fragment
     /// reports `noNextHeader` (its transport header is elsewhere).
     public func transport() throws(WireError) -> (proto: UInt8, offset: Int) {
+        let w = try walkExtensionHeaders()
+        return (w.proto, w.offset)
+    }
+
+    /// The walk behind `transport()`, also telling whether the packet is a fragment (a fragment
+    /// header with MF set or a non-zero offset; RFC 6946 atomic fragments are whole packets) and
+    /// whether a non-zero offset ended the walk: `noNextHeader` alone cannot say so, since a whole
+    /// packet may carry next header 59. Not inlined: the loop would bloat the IPv4 fast path of every
+    /// caller that handles both versions (measured: vxlan encap+decap 11 -> 16 ns when inlined).
+    @inline(never)
+    func walkExtensionHeaders() throws(WireError)
+        -> (proto: UInt8, offset: Int, isFragment: Bool, nonFirstFragment: Bool) {
         var next = nextHeader
         var offset = IPv6Packet.headerLength
         let end = totalLength
-        for _ in 0..<IPv6Packet.maximumExtensionHeaders {
+        var isFragment = false
+        // One pass per extension header followed, plus the pass that reaches the transport header.
+        for _ in 0...IPv6Packet.maximumExtensionHeaders {
             switch next {
             case IPProtocol.hopByHop, IPProtocol.routing, IPProtocol.destinationOptions:
                 guard offset + 8 <= end else { throw .ipv6ExtensionHeaders }
@@ -80,12 +94,13 @@ public struct IPv6Packet {
                 offset += len
             case IPProtocol.fragment:
                 guard offset + 8 <= end else { throw .ipv6ExtensionHeaders }
-                let fragOffset = load16(base, offset + 2) >> 3
+                let offsetAndFlags = load16(base, offset + 2)
                 next = load8(base, offset)
                 offset += 8
-                if fragOffset != 0 { return (IPProtocol.noNextHeader, offset) }
+                if offsetAndFlags >> 3 != 0 { return (IPProtocol.noNextHeader, offset, true, true) }
+                isFragment = isFragment || offsetAndFlags & 1 != 0
             default:
-                return (next, offset)
+                return (next, offset, isFragment, false)
             }
         }
         throw .ipv6ExtensionHeaders
@@ -126,7 +141,7 @@ public struct IPv6Repr: Equatable, Sendable {
 
     public func emit(into bytes: UnsafeMutableRawBufferPointer) throws(WireError) {
         guard bytes.count >= IPv6Packet.headerLength, let p = bytes.baseAddress else { throw .bufferTooSmall }
-        guard payloadLength <= 65535 else { throw .ipv6PayloadLength }
+        guard payloadLength >= 0, payloadLength <= 65535 else { throw .ipv6PayloadLength }
         store32(p, 0, 6 << 28 | UInt32(trafficClass) << 20 | (flowLabel & 0xfffff))
         store16(p, 4, UInt16(payloadLength))
         store8(p, 6, nextHeader)

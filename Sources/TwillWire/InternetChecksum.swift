@@ -50,7 +50,10 @@ public enum InternetChecksum {
             add(UInt64(p.load(as: UInt8.self)) << 8)
             #endif
         }
-        add(carry)
+        // Adding the carries can itself wrap; that last wrap is bounded by `carry`, so one more
+        // end-around 1 cannot wrap again.
+        let (folded, wrapped) = acc.addingReportingOverflow(carry)
+        acc = folded &+ (wrapped ? 1 : 0)
         var s = (acc >> 32) + (acc & 0xffff_ffff)
         s = (s >> 32) + (s & 0xffff_ffff)
         var s32 = UInt32(truncatingIfNeeded: s)

@@ -15,7 +15,8 @@ public struct MACAddress: Hashable, Sendable, CustomStringConvertible {
         guard parts.count == 6 else { return nil }
         var v: UInt64 = 0
         for p in parts {
-            guard p.count == 2, let b = UInt8(p, radix: 16) else { return nil }
+            // UInt8(_:radix:) also takes a sign ("+f"), which is no MAC text.
+            guard p.count == 2, p.utf8.allSatisfy(isHexDigit), let b = UInt8(p, radix: 16) else { return nil }
             v = v << 8 | UInt64(b)
         }
         value = v
@@ -49,4 +50,11 @@ public struct MACAddress: Hashable, Sendable, CustomStringConvertible {
     static func load(from p: UnsafeRawPointer, at offset: Int) -> MACAddress {
         MACAddress(UInt64(load16(p, offset)) << 32 | UInt64(load32(p, offset + 2)))
     }
+}
+
+/// An ASCII hex digit: address text is digits only, never a sign.
+@inline(__always)
+func isHexDigit(_ c: UInt8) -> Bool {
+    (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "f"))
+        || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "F"))
 }

@@ -60,7 +60,7 @@ public struct UDPRepr: Equatable, Sendable {
     /// Writes the header; the checksum is `checksum` (0 = none, allowed for IPv4 and for tunnels, RFC 6935).
     public func emit(into bytes: UnsafeMutableRawBufferPointer, checksum: UInt16 = 0) throws(WireError) {
         guard bytes.count >= UDPDatagram.headerLength, let p = bytes.baseAddress else { throw .bufferTooSmall }
-        guard payloadLength + UDPDatagram.headerLength <= 65535 else { throw .udpLength }
+        guard payloadLength >= 0, payloadLength <= 65535 - UDPDatagram.headerLength else { throw .udpLength }
         store16(p, 0, sourcePort)
         store16(p, 2, destinationPort)
         store16(p, 4, UInt16(payloadLength + UDPDatagram.headerLength))

@@ -45,9 +45,12 @@ public struct UnderlayDatagram: Equatable, Sendable {
     public static func emitIPv4(into buffer: UnsafeMutableRawBufferPointer, payloadOffset: Int, payloadLength: Int,
                                 source: IPv4Address, destination: IPv4Address, sourcePort: UInt16,
                                 destinationPort: UInt16, ttl: UInt8 = 64) throws(WireError) -> Int {
+        // Compared so that no pair of arguments can overflow and trap.
+        guard payloadOffset >= IPv4Repr.headerLength + UDPDatagram.headerLength else { throw .headroomTooSmall }
         let start = payloadOffset - IPv4Repr.headerLength - UDPDatagram.headerLength
-        guard start >= 0 else { throw .headroomTooSmall }
-        guard payloadOffset + payloadLength <= buffer.count else { throw .bufferTooSmall }
+        guard payloadLength >= 0, payloadOffset <= buffer.count, payloadLength <= buffer.count - payloadOffset else {
+            throw .bufferTooSmall
+        }
         let udpLength = UDPDatagram.headerLength + payloadLength
         try IPv4Repr(source: source, destination: destination, proto: IPProtocol.udp, payloadLength: udpLength,
                      ttl: ttl).emit(into: UnsafeMutableRawBufferPointer(rebasing: buffer[start...]))

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets in Fuzz/Targets (each together with Sources/TwillWire/*.swift, under
+# AddressSanitizer) and runs each for a bounded time over its committed seeds in Fuzz/Corpus/<target>.
+#
+#   scripts/fuzz.sh [seconds-per-target] [target ...]     default: 20 seconds, every target
+#   scripts/fuzz.sh 600                                    a long run (about an hour for all targets)
+#
+# New inputs go to Fuzz/.out/corpus/<target> (gitignored), never into the committed seeds. A crash
+# leaves Fuzz/.out/crashes/<target>-crash-<sha1>; reproduce it with Fuzz/.out/bin/<target> <that file>.
+# Exits non-zero when a target fails to build or any run finds a crash.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds="${1:-20}"
+if [ $# -gt 0 ]; then shift; fi
+if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
+    echo "usage: $0 [seconds-per-target] [target ...]" >&2
+    exit 2
+fi
+if [ $# -gt 0 ]; then
+    targets=("$@")
+else
+    targets=()
+    for f in Fuzz/Targets/*.swift; do targets+=("$(basename "$f" .swift)"); done
+fi
+
+out=Fuzz/.out
+mkdir -p "$out/bin" "$out/corpus" "$out/crashes" "$out/logs"
+
+for t in "${targets[@]}"; do
+    [ -f "Fuzz/Targets/$t.swift" ] || { echo "no such target: $t" >&2; exit 2; }
+    echo "== build $t"
+    # The linker warns about every asan symbol it cannot export; those lines are noise, the rest is not.
+    if ! swiftc -sanitize=fuzzer,address -parse-as-library -O -swift-version 6 -module-name "Fuzz_$t" \
+            "Fuzz/Targets/$t.swift" Fuzz/Support/*.swift Sources/TwillWire/*.swift \
+            -o "$out/bin/$t" >"$out/logs/$t.build.log" 2>&1; then
+        grep -v "Cannot export local symbol" "$out/logs/$t.build.log" >&2 || true
+        echo "build failed: $t" >&2
+        exit 1
+    fi
+    grep -v "Cannot export local symbol" "$out/logs/$t.build.log" || true
+done
+
+failed=()
+summary=()
+for t in "${targets[@]}"; do
+    echo "== run $t for ${seconds}s"
+    mkdir -p "$out/corpus/$t"
+    log="$out/logs/$t.run.log"
+    set +e
+    # -timeout: one input may take 10 s at most; the wall-clock guard covers a stuck process too.
+    timeout --kill-after=30 $((seconds + 120)) "$out/bin/$t" "$out/corpus/$t" "Fuzz/Corpus/$t" \
+        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        -artifact_prefix="$out/crashes/$t-" >"$log" 2>&1
+    rc=$?
+    set -e
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1 || true)
+    if [ "$rc" -ne 0 ]; then
+        failed+=("$t")
+        summary+=("$(printf '%-12s FAILED (exit %s), executions %s' "$t" "$rc" "${execs:-?}")")
+        tail -n 40 "$log" >&2
+    else
+        summary+=("$(printf '%-12s ok  executions %-10s %s' "$t" "${execs:-?}" "$cov")")
+    fi
+done
+
+echo "== fuzz summary (${seconds}s per target)"
+printf '%s\n' "${summary[@]}"
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "crashes or errors in: ${failed[*]} (artifacts in $out/crashes, logs in $out/logs)" >&2
+    exit 1
+fi
