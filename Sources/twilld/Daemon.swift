@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import TwillControl
+import TwillEtcd
 import TwillIO
 import TwillOverlay
 import TwillWire
@@ -18,16 +19,28 @@ final class Daemon: Service {
     }
 
     func run() async throws {
+        let store = try makeStore()
+        do {
+            try await run(with: store)
+        } catch {
+            try? await (store as? EtcdLeaseStore)?.shutdown()
+            throw error
+        }
+        try? await (store as? EtcdLeaseStore)?.shutdown()
+    }
+
+    private func run(with store: any LeaseStore) async throws {
         let o = options
-        let store = EmbeddedLeaseStore(path: o.storePath, networkConfigPath: o.netConfigPath, logger: logger)
-        let config = try await store.networkConfig()
+        let config = try await startupRetry("reading the network config") { try await store.networkConfig() }
         let format = config.backend.format
         let mac = try VTEPMACFile.loadOrCreate(path: o.vtepMACFile)
         let attributes: LeaseAttributes = format == .vxlan
             ? .vxlan(publicIP: o.publicIP, vni: config.backend.vni, vtepMAC: mac)
             : .udp(publicIP: o.publicIP)
         let previous = SubnetFile.read(o.subnetFile)?.subnet
-        let lease = try await store.acquireLease(attributes: attributes, subnetFileSubnet: previous, ttl: o.leaseTTL)
+        let lease = try await startupRetry("acquiring a lease") {
+            try await store.acquireLease(attributes: attributes, subnetFileSubnet: previous, ttl: o.leaseTTL)
+        }
         logger.info("lease \(lease.subnet) for \(o.publicIP) (\(format), port \(config.backend.port)\(format == .vxlan ? ", VNI \(config.backend.vni), VTEP MAC \(mac)" : ""))")
 
         let mtu = config.mtu(underlayMTU: o.underlay.mtu)
@@ -100,6 +113,35 @@ final class Daemon: Service {
         device.close()
         let c = forwarder.counters
         logger.info("stopped: sent \(c.value(.sentPackets)), received \(c.value(.receivedPackets)), dropped \(c.totalDrops); device \(device.name) removed, lease \(lease.subnet) kept")
+    }
+
+    /// The embedded store (one file on this machine) or etcd.
+    func makeStore() throws -> any LeaseStore {
+        guard let e = options.etcd else {
+            logger.info("lease store: embedded, \(options.storePath) (network config \(options.netConfigPath))")
+            return EmbeddedLeaseStore(path: options.storePath, networkConfigPath: options.netConfigPath, logger: logger)
+        }
+        let tls = (e.caFile ?? e.certFile ?? e.keyFile) == nil ? nil
+            : EtcdTLS(caFile: e.caFile, certFile: e.certFile, keyFile: e.keyFile)
+        logger.info("lease store: etcd \(e.endpoints.joined(separator: ",")), prefix \(e.prefix)\(tls == nil ? "" : ", TLS")")
+        return try EtcdLeaseStore(endpoints: e.endpoints, prefix: e.prefix, tls: tls, username: e.username,
+                                  password: e.password, logger: logger)
+    }
+
+    /// With etcd, start-up waits for etcd (and for the network config to be written), retrying with
+    /// backoff and saying why each time; the embedded store's errors are final.
+    func startupRetry<T: Sendable>(_ what: String, _ body: () async throws -> T) async throws -> T {
+        guard options.etcd != nil else { return try await body() }
+        var delay = Duration.seconds(1)
+        while true {
+            do { return try await body() } catch {
+                if Task.isShuttingDownGracefully || Task.isCancelled { throw error }
+                logger.error("\(what) failed: \(error); retrying in \(delay)")
+                try? await Task.sleep(for: delay)
+                if Task.isShuttingDownGracefully { throw error }
+                delay = min(delay * 2, .seconds(10))
+            }
+        }
     }
 
     /// Renews ahead of expiry; a lost lease is acquired again (the same subnet when still free), a

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import TwillIO
 import TwillWire
 
@@ -16,6 +17,18 @@ struct DaemonOptions: Sendable {
     var vtepMACFile: String
     var batchSize: Int
     var statsFile: String?
+    var etcd: EtcdOptions?
+
+    /// Where the shared state lives when etcd is used.
+    struct EtcdOptions: Sendable {
+        var endpoints: [String]
+        var prefix: String
+        var caFile: String?
+        var certFile: String?
+        var keyFile: String?
+        var username: String?
+        var password: String?
+    }
 
     init(command c: TwilldCommand) throws {
         let underlay: UnderlayInterface
@@ -44,6 +57,12 @@ struct DaemonOptions: Sendable {
         self.vtepMACFile = c.vtepMACFile ?? "/var/lib/twill/vtep-mac-\(publicIP)"
         self.batchSize = c.batchSize
         self.statsFile = c.statsFile
+        self.etcd = c.etcdEndpoints.map { list in
+            EtcdOptions(endpoints: list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+                            .filter { !$0.isEmpty },
+                        prefix: c.etcdPrefix, caFile: c.etcdCAFile, certFile: c.etcdCertFile, keyFile: c.etcdKeyFile,
+                        username: c.etcdUsername, password: c.etcdPassword)
+        }
     }
 
     /// When to renew a lease that expires after `remaining`: `renewMargin` before expiry, or at half

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import ServiceLifecycle
 import TwillControl
@@ -17,11 +18,26 @@ struct TwilldCommand: AsyncParsableCommand {
             """,
         version: TwillVersion.string)
 
-    @Option(help: "etcd endpoints, comma separated. Without it the embedded store is used.")
+    @Option(help: "etcd endpoints, comma separated (http:// or https://). Without it the embedded store is used.")
     var etcdEndpoints: String?
 
     @Option(help: "etcd key prefix of the network (flannel's).")
     var etcdPrefix: String = "/coreos.com/network"
+
+    @Option(name: .customLong("etcd-cafile"), help: ArgumentHelp("CA bundle to verify etcd's certificate.", valueName: "path"))
+    var etcdCAFile: String?
+
+    @Option(name: .customLong("etcd-certfile"), help: ArgumentHelp("Client certificate for etcd.", valueName: "path"))
+    var etcdCertFile: String?
+
+    @Option(name: .customLong("etcd-keyfile"), help: ArgumentHelp("Client key for etcd.", valueName: "path"))
+    var etcdKeyFile: String?
+
+    @Option(help: ArgumentHelp("Username for etcd authentication.", valueName: "name"))
+    var etcdUsername: String?
+
+    @Option(help: ArgumentHelp("Password for etcd authentication.", valueName: "password"))
+    var etcdPassword: String?
 
     @Option(help: ArgumentHelp("The embedded store's file, shared by every daemon on this machine.", valueName: "path"))
     var localStore: String = "/var/lib/twill/leases.json"
@@ -64,7 +80,8 @@ struct TwilldCommand: AsyncParsableCommand {
 
     /// Long option names, for FLANNELD_<NAME> lookups.
     static let optionNames = [
-        "etcd-endpoints", "etcd-prefix", "local-store", "net-config-path", "iface", "public-ip", "subnet-file",
+        "etcd-endpoints", "etcd-prefix", "etcd-cafile", "etcd-certfile", "etcd-keyfile", "etcd-username",
+        "etcd-password", "local-store", "net-config-path", "iface", "public-ip", "subnet-file",
         "subnet-lease-renew-margin", "subnet-lease-ttl", "io-engine", "tun-name", "vtep-mac-file", "batch-size",
         "stats-file", "log-level",
     ]
@@ -87,8 +104,14 @@ struct TwilldCommand: AsyncParsableCommand {
         guard !tunName.isEmpty, tunName.utf8.count < 16 else {
             throw ValidationError("--tun-name must be 1...15 characters, got '\(tunName)'")
         }
-        if etcdEndpoints != nil {
-            throw ValidationError("--etcd-endpoints: the etcd store is not in this build yet; omit the flag to use the embedded store (--local-store)")
+        if (etcdCertFile == nil) != (etcdKeyFile == nil) {
+            throw ValidationError("--etcd-certfile and --etcd-keyfile go together: give both or neither")
+        }
+        if (etcdUsername == nil) != (etcdPassword == nil) {
+            throw ValidationError("--etcd-username and --etcd-password go together: give both or neither")
+        }
+        if let e = etcdEndpoints, e.split(separator: ",").allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+            throw ValidationError("--etcd-endpoints must list at least one endpoint, e.g. http://127.0.0.1:2379")
         }
     }
 
