@@ -10,9 +10,10 @@ import TwillWire
 
 let usage = """
     usage: twill-etcd-bench --endpoints URL[,URL...] [--nodes 1000] [--network 10.0.0.0/12] [--subnet-len 24]
-                            [--ttl 120] [--prefix /twill-bench/<time>] [--timeout 10]
+                            [--ttl 120] [--prefix /twill-bench/<time>] [--timeout 10] [--propagation 200]
     Writes the network config under the prefix, then every node acquires a lease at once. Leases are
-    left to expire after --ttl seconds.
+    left to expire after --ttl seconds. Then --propagation more leases are written one at a time while
+    a watch runs, timing each from the write's commit to the watch delivering it.
     """
 
 /// Counts the stores' "retrying" warnings (one per lost race) across all nodes.
@@ -144,6 +145,48 @@ do {
     print("listing failed: \(error)")
     try? await admin.shutdown()
     exit(3)
+}
+
+// Watch propagation: what a running daemon waits between a peer's lease write and its peer table.
+let propagationCount = Int(options["propagation"] ?? "200") ?? 0
+if propagationCount > 0 {
+    let seenAt = Mutex<[IPv4Subnet: ContinuousClock.Instant]>([:])
+    let watcher = try EtcdLeaseStore(endpoints: endpoints, prefix: prefix, logger: quiet, requestTimeout: timeout)
+    let writer = try EtcdLeaseStore(endpoints: endpoints, prefix: prefix, logger: quiet, requestTimeout: timeout)
+    let watchTask = Task {
+        for try await leases in watcher.watchLeases() {
+            let now = clock.now
+            seenAt.withLock { seen in for l in leases where seen[l.subnet] == nil { seen[l.subnet] = now } }
+        }
+    }
+    // Wait until the watch has delivered the existing set.
+    for _ in 0..<500 where seenAt.withLock({ $0.count }) < acquired { try? await Task.sleep(for: .milliseconds(10)) }
+    var delays: [Double] = []
+    for i in 0..<propagationCount {
+        guard let lease = try? await writer.acquireLease(attributes: attributes(of: nodeCount + 1 + i),
+                                                         subnetFileSubnet: nil, ttl: ttl) else { continue }
+        let committed = clock.now
+        var seen: ContinuousClock.Instant?
+        let deadline = committed + .seconds(5)
+        while seen == nil && clock.now < deadline {
+            seen = seenAt.withLock { $0[lease.subnet] }
+            if seen == nil { try? await Task.sleep(for: .microseconds(200)) }
+        }
+        guard let seen else { continue }
+        let d = seen < committed ? Duration.zero : seen - committed
+        delays.append(Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
+    }
+    watchTask.cancel()
+    try? await watcher.shutdown()
+    try? await writer.shutdown()
+    delays.sort()
+    if delays.isEmpty {
+        print("watch propagation: nothing delivered")
+    } else {
+        func p(_ q: Double) -> String { String(format: "%.1f ms", delays[min(delays.count - 1, Int(Double(delays.count) * q))]) }
+        print("watch propagation (lease write committed -> watch delivered), \(delays.count) of \(propagationCount): "
+            + "p50 \(p(0.5)), p99 \(p(0.99)), max \(p(1.0))")
+    }
 }
 try? await admin.shutdown()
 if duplicates > 0 { exit(1) }
