@@ -62,15 +62,18 @@ let package = Package(
                           swiftSettings: [.swiftLanguageMode(.v6)]),
         // The end-to-end harness (make bench): datapaths side by side in network namespaces.
         .executableTarget(name: "twill-bench", path: "Benchmarks/Harness", swiftSettings: [.swiftLanguageMode(.v6)]),
-        .testTarget(name: "TwillWireTests", dependencies: ["TwillWire"], swiftSettings: [.swiftLanguageMode(.v6)]),
-        .testTarget(name: "TwillIOTests", dependencies: ["TwillIO", "TwillWire"], swiftSettings: [.swiftLanguageMode(.v6)]),
-        .testTarget(name: "TwillOverlayTests", dependencies: ["TwillOverlay", "TwillControl"],
+        // Helpers the test targets share (namespaces, engines, seeded randomness, watch recording).
+        .target(name: "TwillTestSupport", dependencies: ["TwillIO", "TwillControl"], path: "Tests/TwillTestSupport",
+                swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(name: "TwillWireTests", dependencies: ["TwillWire", "TwillTestSupport"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(name: "TwillIOTests", dependencies: ["TwillIO", "TwillWire", "TwillTestSupport"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(name: "TwillOverlayTests", dependencies: ["TwillOverlay", "TwillControl", "TwillTestSupport"],
                     swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(name: "TwillEtcdTests", dependencies: [
-            "TwillEtcd", "TwillControl", "TwillWire",
+            "TwillEtcd", "TwillControl", "TwillWire", "TwillTestSupport",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: [.swiftLanguageMode(.v6)]),
-        .testTarget(name: "TwillControlTests", dependencies: ["TwillControl", "TwillWire", .product(name: "Logging", package: "swift-log")], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(name: "TwillControlTests", dependencies: ["TwillControl", "TwillWire", "TwillTestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: [.swiftLanguageMode(.v6)]),
         // Runs the namespace scenarios in Tests/Integration/*.sh against the built twilld.
         .testTarget(name: "IntegrationTests", exclude: ["README.md"], swiftSettings: [.swiftLanguageMode(.v6)]),
     ]

@@ -1,4 +1,5 @@
 @testable import TwillControl
+import TwillTestSupport
 import Testing
 
 @Suite struct JSONParserTests {

@@ -1,4 +1,5 @@
 import Foundation
+import TwillTestSupport
 import Logging
 import Synchronization
 @testable import TwillControl
@@ -12,20 +13,6 @@ func withTemporaryDirectory(_ body: (String) async throws -> Void) async throws 
     try await body(path)
 }
 
-/// A deterministic generator (SplitMix64) so tests can pin the allocator's random choice.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Keeps test output quiet; the store's log lines are not under test.
 let quietLogger = Logger(label: "twill.control.test") { _ in SwiftLogNoOpLogHandler() }
@@ -58,41 +45,3 @@ func eventually(timeout: Duration = .seconds(5), _ condition: () throws -> Bool)
     return try condition()
 }
 
-/// Collects what a lease watch yields, from a task of its own, so tests can wait for a snapshot
-/// without handing a stream iterator between tasks.
-final class WatchRecorder: Sendable {
-    private struct State {
-        var snapshots: [[Lease]] = []
-        var error: (any Error)?
-        var finished = false
-        var task: Task<Void, Never>?
-    }
-
-    private let state = Mutex(State())
-
-    private init() {}
-
-    static func start(_ stream: AsyncThrowingStream<[Lease], Error>) -> WatchRecorder {
-        let recorder = WatchRecorder()
-        let task = Task {
-            do {
-                for try await snapshot in stream { recorder.state.withLock { $0.snapshots.append(snapshot) } }
-                recorder.state.withLock { $0.finished = true }
-            } catch {
-                recorder.state.withLock {
-                    $0.error = error
-                    $0.finished = true
-                }
-            }
-        }
-        recorder.state.withLock { $0.task = task }
-        return recorder
-    }
-
-    var snapshots: [[Lease]] { state.withLock { $0.snapshots } }
-    var latest: [Lease]? { snapshots.last }
-    var error: (any Error)? { state.withLock { $0.error } }
-    var finished: Bool { state.withLock { $0.finished } }
-
-    func cancel() { state.withLock { $0.task?.cancel() } }
-}

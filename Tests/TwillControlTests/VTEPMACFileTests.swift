@@ -1,3 +1,4 @@
+import TwillTestSupport
 import Foundation
 import Testing
 import TwillControl

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import TwillTestSupport
 import Glibc
 import Logging
 import Synchronization
@@ -433,42 +434,6 @@ final class LogCapture: Sendable {
     }
 }
 
-/// Collects what a lease watch yields, from a task of its own.
-final class WatchRecorder: Sendable {
-    private struct State {
-        var snapshots: [[Lease]] = []
-        var error: (any Error)?
-        var finished = false
-        var task: Task<Void, Never>?
-    }
-
-    private let state = Mutex(State())
-
-    private init() {}
-
-    static func start(_ stream: AsyncThrowingStream<[Lease], Error>) -> WatchRecorder {
-        let recorder = WatchRecorder()
-        let task = Task {
-            do {
-                for try await snapshot in stream { recorder.state.withLock { $0.snapshots.append(snapshot) } }
-                recorder.state.withLock { $0.finished = true }
-            } catch {
-                recorder.state.withLock {
-                    $0.error = error
-                    $0.finished = true
-                }
-            }
-        }
-        recorder.state.withLock { $0.task = task }
-        return recorder
-    }
-
-    var snapshots: [[Lease]] { state.withLock { $0.snapshots } }
-    var latest: [Lease]? { snapshots.last }
-    var finished: Bool { state.withLock { $0.finished } }
-
-    func cancel() { state.withLock { $0.task?.cancel() } }
-}
 
 /// Waits until `condition` holds, polling; false when `timeout` passes first.
 func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {

@@ -1,3 +1,4 @@
+import TwillTestSupport
 import Glibc
 import Testing
 import TwillIO

@@ -1,3 +1,4 @@
+import TwillTestSupport
 import Testing
 import TwillWire
 

@@ -1,21 +1,10 @@
 import Testing
+import TwillTestSupport
 @testable import TwillWire
 
 // Shared helpers for the wire tests: a seeded generator (failures reproduce from the seed), byte
 // buffers, a reference checksum and a generator of random valid IPv4/IPv6 packets.
 
-/// SplitMix64: tiny, seedable, and good enough to drive test inputs.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 extension RandomNumberGenerator {
     mutating func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8.random(in: 0...255, using: &self) } }

@@ -5,7 +5,7 @@ import TwillIO
 /// True when this process runs as root in a network namespace other than the one it was started
 /// from, where tests may create TUN devices and addresses. `scripts/test.sh` records the outer
 /// namespace's inode in TWILL_OUTER_NETNS and runs the suite inside a namespace it creates.
-func inPrivateNetworkNamespace() -> Bool {
+public func inPrivateNetworkNamespace() -> Bool {
     guard geteuid() == 0, let outer = ProcessInfo.processInfo.environment["TWILL_OUTER_NETNS"],
           let outerInode = UInt64(outer) else { return false }
     var own = stat()
@@ -15,7 +15,7 @@ func inPrivateNetworkNamespace() -> Bool {
 
 /// Runs a command and returns its exit status and combined output.
 @discardableResult
-func sh(_ command: String) -> (status: Int32, output: String) {
+public func sh(_ command: String) -> (status: Int32, output: String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/bin/sh")
     p.arguments = ["-c", command]
@@ -29,22 +29,22 @@ func sh(_ command: String) -> (status: Int32, output: String) {
 }
 
 /// The engines every I/O test runs against.
-enum EngineVariant: String, CaseIterable, CustomStringConvertible, Sendable {
+public enum EngineVariant: String, CaseIterable, CustomStringConvertible, Sendable {
     case uringMultishot, uringSingleReads, syscalls
-    var description: String { rawValue }
+    public var description: String { rawValue }
 
-    func choice() throws -> IOEngineChoice {
+    public func choice() throws -> IOEngineChoice {
         try IOEngineSelector.choose(self == .syscalls ? .syscalls : .uring)
     }
 
-    func configuration(tunFD: Int32 = -1, udpFD: Int32 = -1, batchSize: Int = 64) -> PacketIOConfiguration {
+    public func configuration(tunFD: Int32 = -1, udpFD: Int32 = -1, batchSize: Int = 64) -> PacketIOConfiguration {
         PacketIOConfiguration(tunFD: tunFD, udpFD: udpFD, batchSize: batchSize,
                               disableMultishotRead: self == .uringSingleReads)
     }
 }
 
 /// Where the built executables are (`make test` sets TWILL_BIN_DIR).
-func binaryPath(_ name: String) -> String {
+public func binaryPath(_ name: String) -> String {
     if let dir = ProcessInfo.processInfo.environment["TWILL_BIN_DIR"] { return dir + "/" + name }
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
