@@ -4,28 +4,25 @@ import TwillWire
 /// TUN -> look up the peer -> decrement TTL -> encapsulate into the headroom -> batched UDP send.
 /// Unroutable packets and expired TTLs get an ICMP error written back into the TUN.
 struct EgressLoop: PacketIOUser {
-    let config: ForwarderConfiguration
-    let directory: PeerDirectory
-    let counters: DatapathCounters
-    let stop: StopSignal
+    let context: LoopContext
+    private var config: ForwarderConfiguration { context.config }
+
+    init(_ context: LoopContext) { self.context = context }
 
     mutating func run<IO: PacketIO & ~Copyable>(_ io: inout IO) {
         let pool = io.pool
+        let counters = context.counters
         var batch = PacketBatch(capacity: config.batchSize, pool: pool)
         var replies = PacketBatch(capacity: config.batchSize, pool: pool)
-        var snapshot = directory.snapshot()
-        var tally = DropTally()
-        var exhaustions = pool.exhaustions
+        var state = LoopState(context, pool: pool)
         let encapsulator = Encapsulator(format: config.format, vni: config.vni, localMAC: config.localMAC)
         let headerLength = config.format.headerLength
-        while !stop.isStopped {
+        while !context.stop.isStopped {
             batch.removeAll()
             let n = (try? io.readTun(into: &batch, timeoutMilliseconds: config.pollMilliseconds)) ?? 0
-            counters.add(.poolExhaustions, pool.exhaustions &- exhaustions)
-            exhaustions = pool.exhaustions
+            state.noteExhaustions(pool)
             guard n > 0 else { continue }
-            if directory.version != snapshot.version { snapshot = directory.snapshot() }
-            let table = snapshot.table
+            let table = state.peers()
             var bytesIn = 0
             var toSend = 0
             var bytesOut = 0
@@ -34,24 +31,24 @@ struct EgressLoop: PacketIOUser {
                 bytesIn += packet.count
                 let info: IPPacketInfo
                 do { info = try IPPacketInfo(parsing: packet) } catch {
-                    tally.count(.malformed(error))
+                    state.drops.count(.malformed(error))
                     batch.drop(i)
                     continue
                 }
                 guard case .v4(let destination) = info.destination, let ip = try? IPv4Packet(packet) else {
-                    tally.count(.ipv6NotRouted)
+                    state.drops.count(.ipv6NotRouted)
                     batch.drop(i)
                     continue
                 }
                 guard let peer = table.peerIndex(for: destination) else {
                     reply(&replies, ICMPv4Type.destinationUnreachable, ICMPv4Type.codeNetUnreachable, about: packet)
-                    tally.count(.noRoute)
+                    state.drops.count(.noRoute)
                     batch.drop(i)
                     continue
                 }
                 guard ip.decrementTTL() else {
                     reply(&replies, ICMPv4Type.timeExceeded, ICMPv4Type.codeTTLExceeded, about: packet)
-                    tally.count(.ttlExpired)
+                    state.drops.count(.ttlExpired)
                     batch.drop(i)
                     continue
                 }
@@ -61,7 +58,7 @@ struct EgressLoop: PacketIOUser {
                                                          innerLength: info.length, innerVersion: 4,
                                                          peerMAC: table.peers[peer].vtepMAC)
                 } catch {
-                    tally.count(.malformed(error))
+                    state.drops.count(.malformed(error))
                     batch.drop(i)
                     continue
                 }
@@ -71,7 +68,7 @@ struct EgressLoop: PacketIOUser {
                 bytesOut += info.length + headerLength
             }
             let sent = toSend > 0 ? ((try? io.sendUDP(batch)) ?? 0) : 0
-            for _ in sent..<max(sent, toSend) { tally.count(.sendFailed) }
+            for _ in sent..<max(sent, toSend) { state.drops.count(.sendFailed) }
             if !replies.isEmpty {
                 let written = (try? io.writeTun(replies)) ?? 0
                 counters.add(.icmpErrorsSent, UInt64(written))
@@ -82,7 +79,7 @@ struct EgressLoop: PacketIOUser {
             counters.add(.sentPackets, UInt64(sent))
             counters.add(.sentBytes, UInt64(sent == toSend ? bytesOut : bytesOut * sent / max(toSend, 1)))
             counters.add(.egressBatches, 1)
-            tally.flush(to: counters)
+            state.flush()
         }
         batch.removeAll()
         replies.removeAll()

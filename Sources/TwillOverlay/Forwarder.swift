@@ -28,8 +28,9 @@ public final class Forwarder: Sendable {
         let config = config
         let ioConfig = PacketIOConfiguration(tunFD: tun.queues[0], udpFD: socket.fd, batchSize: config.batchSize,
                                              disableMultishotRead: config.disableMultishotRead)
-        let egress = EgressLoop(config: config, directory: peers, counters: counters, stop: signal)
-        let ingress = IngressLoop(config: config, directory: peers, counters: counters, stop: signal)
+        let context = LoopContext(config: config, directory: peers, counters: counters, stop: signal)
+        let egress = EgressLoop(context)
+        let ingress = IngressLoop(context)
         let started = [
             spawn("twill-egress", ioConfig, egress),
             spawn("twill-ingress", ioConfig, ingress),

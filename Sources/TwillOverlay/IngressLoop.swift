@@ -6,60 +6,57 @@ import TwillWire
 /// The checks flannel lacks: the outer source must be a known peer, the VNI ours, the inner source
 /// inside that peer's subnet and the inner destination inside ours. Each refusal is counted.
 struct IngressLoop: PacketIOUser {
-    let config: ForwarderConfiguration
-    let directory: PeerDirectory
-    let counters: DatapathCounters
-    let stop: StopSignal
+    let context: LoopContext
+    private var config: ForwarderConfiguration { context.config }
+
+    init(_ context: LoopContext) { self.context = context }
 
     mutating func run<IO: PacketIO & ~Copyable>(_ io: inout IO) {
         let pool = io.pool
+        let counters = context.counters
         var batch = PacketBatch(capacity: config.batchSize, pool: pool)
-        var snapshot = directory.snapshot()
-        var tally = DropTally()
-        var exhaustions = pool.exhaustions
+        var state = LoopState(context, pool: pool)
         var truncated = io.truncatedReceives
         let decapsulator = Decapsulator(format: config.format, vni: config.vni, localMAC: config.localMAC)
         let local = config.localSubnet
-        while !stop.isStopped {
+        while !context.stop.isStopped {
             batch.removeAll()
             let n = (try? io.receiveUDP(into: &batch, timeoutMilliseconds: config.pollMilliseconds)) ?? 0
-            counters.add(.poolExhaustions, pool.exhaustions &- exhaustions)
-            exhaustions = pool.exhaustions
+            state.noteExhaustions(pool)
             if io.truncatedReceives != truncated {
                 counters.addDrops(DropReason.oversizedDatagram.index, io.truncatedReceives &- truncated)
                 truncated = io.truncatedReceives
             }
             guard n > 0 else { continue }
-            if directory.version != snapshot.version { snapshot = directory.snapshot() }
-            let table = snapshot.table
+            let table = state.peers()
             var bytesIn = 0
             var toWrite = 0
             var bytesOut = 0
             for i in 0..<batch.count {
                 bytesIn += batch.length(i)
                 guard let source = batch.address(i).ipAddress, let peer = table.peerIndex(underlay: source) else {
-                    tally.count(.unknownPeer)
+                    state.drops.count(.unknownPeer)
                     batch.drop(i)
                     continue
                 }
                 let inner: DecapsulatedPacket
                 do { inner = try decapsulator.decapsulate(batch.packet(i)) } catch {
-                    tally.count(.malformed(error))
+                    state.drops.count(.malformed(error))
                     batch.drop(i)
                     continue
                 }
                 guard case .v4(let innerSource) = inner.info.source, case .v4(let innerDestination) = inner.info.destination else {
-                    tally.count(.ipv6NotRouted)
+                    state.drops.count(.ipv6NotRouted)
                     batch.drop(i)
                     continue
                 }
                 guard table.peers[peer].subnet.contains(innerSource) else {
-                    tally.count(.spoofedInnerSource)
+                    state.drops.count(.spoofedInnerSource)
                     batch.drop(i)
                     continue
                 }
                 guard local.contains(innerDestination) else {
-                    tally.count(.notForThisHost)
+                    state.drops.count(.notForThisHost)
                     batch.drop(i)
                     continue
                 }
@@ -68,13 +65,13 @@ struct IngressLoop: PacketIOUser {
                 bytesOut += inner.length
             }
             let written = toWrite > 0 ? ((try? io.writeTun(batch)) ?? 0) : 0
-            for _ in written..<max(written, toWrite) { tally.count(.tunWriteFailed) }
+            for _ in written..<max(written, toWrite) { state.drops.count(.tunWriteFailed) }
             counters.add(.receivedPackets, UInt64(n))
             counters.add(.receivedBytes, UInt64(bytesIn))
             counters.add(.tunWritePackets, UInt64(written))
             counters.add(.tunWriteBytes, UInt64(written == toWrite ? bytesOut : bytesOut * written / max(toWrite, 1)))
             counters.add(.ingressBatches, 1)
-            tally.flush(to: counters)
+            state.flush()
         }
         batch.removeAll()
     }

@@ -1,0 +1,42 @@
+import TwillIO
+
+/// What both datapath loops share: their configuration and the objects they report to.
+struct LoopContext: Sendable {
+    let config: ForwarderConfiguration
+    let directory: PeerDirectory
+    let counters: DatapathCounters
+    let stop: StopSignal
+}
+
+/// What a loop carries from batch to batch: the peer snapshot, the drop tallies and the pool's
+/// exhaustion count, all in the loop's own memory.
+struct LoopState {
+    private let context: LoopContext
+    private var snapshot: (table: PeerTable, version: UInt64)
+    private var exhaustions: UInt64
+    var drops = DropTally()
+
+    init(_ context: LoopContext, pool: PacketPool) {
+        self.context = context
+        snapshot = context.directory.snapshot()
+        exhaustions = pool.exhaustions
+    }
+
+    /// After each wait: counts the times the pool ran dry since the last one.
+    @inline(__always)
+    mutating func noteExhaustions(_ pool: PacketPool) {
+        context.counters.add(.poolExhaustions, pool.exhaustions &- exhaustions)
+        exhaustions = pool.exhaustions
+    }
+
+    /// The peer table for this batch: one atomic load, and a new snapshot only when it changed.
+    @inline(__always)
+    mutating func peers() -> PeerTable {
+        if context.directory.version != snapshot.version { snapshot = context.directory.snapshot() }
+        return snapshot.table
+    }
+
+    /// Ends a batch: the drop tallies go to the shared counters.
+    @inline(__always)
+    mutating func flush() { drops.flush(to: context.counters) }
+}
