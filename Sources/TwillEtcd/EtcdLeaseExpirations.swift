@@ -1,9 +1,10 @@
 import Foundation
 import Synchronization
 
-/// When each etcd lease ends, learned from /v3/lease/timetolive once per lease and then cached.
-/// Caching is sound because flannel and Twill never keep an etcd lease alive: they renew by granting
-/// a new lease, so a key's lease ID changes whenever its expiry does.
+/// When each etcd lease ends, learned from /v3/lease/timetolive and cached. flannel and Twill renew by
+/// granting a new lease, so a lease's expiry normally never moves; but etcd extends every lease when a
+/// new leader takes over (after an outage, say), so a cached expiry that has passed is asked again
+/// before anyone treats the lease as gone.
 final class EtcdLeaseExpirations: Sendable {
     private let known = Mutex<[Int64: Date]>([:])
 
@@ -21,7 +22,8 @@ final class EtcdLeaseExpirations: Sendable {
 
     /// The expiration of every lease in `leaseIDs`; a lease etcd no longer knows gets distantPast.
     func expirations(of leaseIDs: Set<Int64>, client: EtcdClient) async throws -> [Int64: Date] {
-        var result = known.withLock { cache in cache.filter { leaseIDs.contains($0.key) } }
+        let now = Date()
+        var result = known.withLock { cache in cache.filter { leaseIDs.contains($0.key) && $0.value > now } }
         let missing = leaseIDs.subtracting(result.keys).sorted()
         guard !missing.isEmpty else { return result }
         try await withThrowingTaskGroup(of: (Int64, Date).self) { group in

@@ -49,7 +49,7 @@ final class Daemon: Service {
         let socket: UDPSocket
         let choice: IOEngineChoice
         do {
-            socket = try UDPSocket(bind: .v4(o.publicIP), port: config.backend.port)
+            socket = try await bindOverlayPort(o.publicIP, config.backend.port)
             choice = try IOEngineSelector.choose(o.engine)
         } catch {
             device.close()
@@ -113,6 +113,28 @@ final class Daemon: Service {
         device.close()
         let c = forwarder.counters
         logger.info("stopped: sent \(c.value(.sentPackets)), received \(c.value(.receivedPackets)), dropped \(c.totalDrops); device \(device.name) removed, lease \(lease.subnet) kept")
+    }
+
+    /// Binds the overlay port. A predecessor killed with SIGKILL can hold it for a moment after it is
+    /// reaped (its io_uring requests are torn down asynchronously), so EADDRINUSE is retried for 5 s.
+    func bindOverlayPort(_ address: IPv4Address, _ port: UInt16) async throws -> UDPSocket {
+        let deadline = ContinuousClock.now + .seconds(5)
+        var logged = false
+        while true {
+            let result: Result<UDPSocket, IOError>
+            do { result = .success(try UDPSocket(bind: .v4(address), port: port)) } catch { result = .failure(error) }
+            switch result {
+            case .success(let socket):
+                return socket
+            case .failure(let error):
+                guard error.errno == EADDRINUSE, ContinuousClock.now < deadline else { throw error }
+                if !logged {
+                    logger.notice("\(address):\(port) is still in use (a previous twilld going away?); retrying for 5 s")
+                    logged = true
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
     }
 
     /// The embedded store (one file on this machine) or etcd.

@@ -320,3 +320,187 @@ capture_wait() {
     wait_exit "$CAPTURE_PID" "$2"
     [ "$EXIT_RC" = 0 ] || { kill "$CAPTURE_PID" 2>/dev/null || true; fail "capture $1 did not complete ($EXIT_RC): $(cat "$1.log")"; }
 }
+
+# --- etcd (etcd.sh, etcd-faults.sh). etcd runs only inside the underlay namespace, on addresses
+# 192.0.2.1..3 added to its bridge, so the hosts reach it over the underlay; its data directories
+# live under $TMP. topo_destroy stops it with everything else in the namespace (SIGKILL after
+# SIGTERM, which also ends a member stopped with SIGSTOP), and cleanup removes $TMP.
+
+# etcd_cluster PREFIX MEMBERS: MEMBERS (1..3) etcd members in PREFIX-ul, member I at 192.0.2.I
+# (clients :2379, peers :2380), data in $TMP/etcd<I>, log $TMP/etcd<I>.log. Sets ETCD_NS,
+# ETCD_ENDPOINTS (all client URLs, comma separated) and ETCD_PIDS[I]; waits until it is healthy.
+ETCD_PIDS=()
+etcd_cluster() {
+    local i cluster=""
+    ETCD_NS=$1-ul
+    ETCD_MEMBERS=$2
+    ETCD_ENDPOINTS=""
+    command -v etcd >/dev/null && command -v etcdctl >/dev/null || fail "missing tool: etcd / etcdctl"
+    for i in $(seq 1 "$ETCD_MEMBERS"); do
+        ip -n "$ETCD_NS" addr add "192.0.2.$i/24" dev br0
+        cluster+="${cluster:+,}m$i=http://192.0.2.$i:2380"
+        ETCD_ENDPOINTS+="${ETCD_ENDPOINTS:+,}http://192.0.2.$i:2379"
+    done
+    ETCD_CLUSTER=$cluster
+    for i in $(seq 1 "$ETCD_MEMBERS"); do etcd_member_start "$i"; done
+    etcd_wait_healthy 30 || fail "etcd ($ETCD_MEMBERS members) did not become healthy within 30s: $(tail -n 5 "$TMP/etcd1.log")"
+}
+
+# etcd_member_start I: starts member I; with its data directory already there, it rejoins with it.
+# ETCD_CLIENT_PORT (default 2379) moves its client URL elsewhere (the daemons then cannot find it).
+etcd_member_start() {
+    local i=$1 port=${ETCD_CLIENT_PORT:-2379}
+    ip netns exec "$ETCD_NS" etcd --name "m$i" --data-dir "$TMP/etcd$i" \
+        --listen-client-urls "http://192.0.2.$i:$port" --advertise-client-urls "http://192.0.2.$i:$port" \
+        --listen-peer-urls "http://192.0.2.$i:2380" --initial-advertise-peer-urls "http://192.0.2.$i:2380" \
+        --initial-cluster "$ETCD_CLUSTER" --initial-cluster-state new --initial-cluster-token "twi$$" \
+        --logger zap --log-outputs stderr >>"$TMP/etcd$i.log" 2>&1 &
+    ETCD_PIDS[i]=$!
+}
+
+# etcd_member_signal I SIGNAL: signals member I (KILL: and reaps it, bounded).
+etcd_member_signal() {
+    kill -s "$2" "${ETCD_PIDS[$1]}" 2>/dev/null || fail "etcd member $1 (pid ${ETCD_PIDS[$1]}) is not running"
+    if [ "$2" = KILL ]; then
+        exec 4>&2 2>/dev/null # bash's "Killed" job notice is expected noise here
+        wait_exit "${ETCD_PIDS[$1]}" 10
+        exec 2>&4 4>&-
+        [ "$EXIT_RC" != timeout ] || fail "etcd member $1 did not die from SIGKILL within 10s"
+    fi
+}
+
+# etcdctl_ul ARGS...: etcdctl (v3 API) from the underlay namespace, bounded, against every member
+# (or the endpoints in ETCD_CTL_ENDPOINTS when set).
+etcdctl_ul() {
+    ip netns exec "$ETCD_NS" timeout 15 env ETCDCTL_API=3 etcdctl --endpoints "${ETCD_CTL_ENDPOINTS:-$ETCD_ENDPOINTS}" \
+        --dial-timeout 2s --command-timeout 5s "$@"
+}
+
+# etcd_wait_healthy SECONDS: until a write through the endpoints succeeds.
+etcd_wait_healthy() {
+    local n
+    for n in $(seq 1 $(($1 * 2))); do
+        etcdctl_ul put /twill-itest/health ok >/dev/null 2>&1 && return 0
+        sleep 0.5
+    done
+    return 1
+}
+
+# etcd_subnets [ETCD_PREFIX]: one line per key under PREFIX/subnets/ (default /coreos.com/network):
+# "KEY CREATE_REVISION MOD_REVISION LEASE_HEX VALUE" (VALUE last: it has no spaces, flannel's JSON).
+etcd_subnets() {
+    local out
+    out=$(etcdctl_ul get --prefix "${1:-/coreos.com/network}/subnets/" -w json) || return 1
+    "$PY" -c '
+import base64, json, sys
+doc = json.loads(sys.stdin.read())
+for kv in doc.get("kvs", []):
+    print(base64.b64decode(kv["key"]).decode(), kv.get("create_revision", 0), kv.get("mod_revision", 0),
+          "%x" % kv.get("lease", 0), base64.b64decode(kv.get("value", "")).decode())
+' <<<"$out"
+}
+
+# etcd_subnet_field KEY FIELD [ETCD_PREFIX]: FIELD (2 create, 3 mod revision, 4 lease, 5 value) of
+# the subnet key KEY (a.b.c.d-n); empty when the key is absent.
+etcd_subnet_field() {
+    etcd_subnets "${3:-}" | awk -v k="${3:-/coreos.com/network}/subnets/$1" -v f="$2" '$1 == k { print $f }'
+}
+
+# etcd_lease_ttl LEASE_HEX: "GRANTED REMAINING" seconds of an etcd lease ("-1 -1" when it is gone).
+etcd_lease_ttl() {
+    local out
+    out=$(etcdctl_ul lease timetolive "$1" -w json) || return 1
+    "$PY" -c 'import json,sys; d = json.loads(sys.stdin.read()); print(d.get("grantedTTL", d.get("granted-ttl", -1)), d.get("ttl", -1))' <<<"$out"
+}
+
+# etcd_wait_key KEY SECONDS [ETCD_PREFIX]: until the subnet key KEY exists.
+etcd_wait_key() {
+    local n
+    for n in $(seq 1 $(($2 * 4))); do
+        [ -n "$(etcd_subnet_field "$1" 2 "${3:-}" 2>/dev/null)" ] && return 0
+        sleep 0.25
+    done
+    return 1
+}
+
+# flannel_lease_value PUBLIC_IP [MAC]: flannel's lease JSON as Go's encoding/json writes it: vxlan
+# with the VTEP MAC, udp (no MAC) without BackendType.
+flannel_lease_value() {
+    if [ -n "${2:-}" ]; then
+        printf '{"PublicIP":"%s","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"%s"}}' "$1" "$2"
+    else
+        printf '{"PublicIP":"%s","PublicIPv6":null}' "$1"
+    fi
+}
+
+# ping_start NS DEST SECONDS FILE: a continuous ping (every 0.2 s, at most SECONDS) in the
+# background; sets PING_PID. ping_stop PID FILE stops it (SIGINT) and sets PING_VERDICT; it returns
+# non-zero when a reply was lost: every sequence number up to the last must have been answered (only
+# the final request may still be in flight when it is stopped) and no ICMP error may have come.
+ping_start() {
+    # Not ping -w: with a deadline ping quits at the first ICMP error. timeout passes SIGINT on.
+    ip netns exec "$1" timeout -s INT "$3" ping -n -i 0.2 -W 1 "$2" >"$4" 2>&1 &
+    PING_PID=$!
+}
+ping_stop() {
+    local pid=$1 file=$2
+    kill -INT "$pid" 2>/dev/null || true
+    wait_exit "$pid" 5
+    if [ "$EXIT_RC" = timeout ]; then
+        kill -9 "$pid" 2>/dev/null || true
+        PING_VERDICT="ping did not stop"
+        return 1
+    fi
+    PING_VERDICT=$("$PY" - "$file" <<'PYEOF'
+import re, sys
+text = open(sys.argv[1]).read()
+m = re.search(r"(\d+) packets transmitted, (\d+) received", text)
+if not m:
+    print("FAIL no ping summary: " + text[-300:]); sys.exit()
+sent, got = int(m.group(1)), int(m.group(2))
+seqs = {int(s) for s in re.findall(r"icmp_seq=(\d+) ttl=", text)}
+missing = [s for s in range(1, sent) if s not in seqs]
+errors = re.findall(r"^From .*$", text, re.M)
+if sent < 5 or missing or errors:
+    print(f"FAIL {sent} sent, {got} received; {len(missing)} lost (icmp_seq {missing[:20]}{'...' if len(missing) > 20 else ''}); ICMP errors: {errors[:3]}")
+else:
+    print(f"OK {sent} sent, {got} received, none lost")
+PYEOF
+)
+    [ "${PING_VERDICT%% *}" = OK ] || { PING_VERDICT=${PING_VERDICT#FAIL }; return 1; }
+    PING_VERDICT=${PING_VERDICT#OK }
+}
+
+# etcd_leader: the leader's member name (m1..m3), "?" when no member says.
+etcd_leader() {
+    local out
+    out=$(etcdctl_ul endpoint status -w json 2>/dev/null) || true
+    "$PY" -c '
+import json, sys
+try:
+    doc = json.loads(sys.stdin.read() or "[]")
+except ValueError:
+    doc = []
+for s in doc:
+    st = s.get("Status", {})
+    if st.get("leader") and st.get("leader") == st.get("header", {}).get("member_id"):
+        print("m" + s["Endpoint"].split("//")[1].split(":")[0].split(".")[3]); break
+else:
+    print("?")
+' <<<"$out"
+}
+
+# wait_released NS PORT SECONDS: until nothing in NS holds UDP PORT and twill0 is gone. A daemon on
+# the io_uring engine keeps both for some 60-80 ms after its process was reaped (the kernel tears the
+# ring down, and drops the files its requests hold, asynchronously); a successor started at once
+# fails with "bind ...: Address already in use".
+wait_released() {
+    local n
+    for n in $(seq 1 $(($3 * 20))); do
+        if [ -z "$(ip netns exec "$1" ss -Huan "sport = :$2" 2>/dev/null)" ] && ! ip -n "$1" link show twill0 >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    return 1
+}
