@@ -90,10 +90,14 @@ run_format() {
     a=$(topo_pod_ip "$P" 1 1)
     b=$(topo_pod_ip "$P" 2 1)
     ping_ttl "$P-h1-p1" "$b" 5 >/dev/null || fail "$fmt: no ping before capturing"
-    capture_start "$P-h1" twill0 "$COUNT" "$D/tun.pcap" "icmp[icmptype] == icmp-echo"
+    # tshark reports "Capturing on" a moment before its capture is attached, and a loaded machine
+    # stretches that moment: give both a second, send a few more pings than the wire capture needs,
+    # and let the twill0 capture (started first) take them all, so every wire packet has its original.
+    capture_start "$P-h1" twill0 "$((COUNT + 5))" "$D/tun.pcap" "icmp[icmptype] == icmp-echo"
     local tun_pid=$CAPTURE_PID
     capture_start "$P-h1" eth0 "$COUNT" "$D/wire.pcap" "udp dst port $port and src host 192.0.2.11 and dst host 192.0.2.12"
-    ip netns exec "$P-h1-p1" timeout 10 ping -n -c "$COUNT" -i 0.2 -s 100 -p "$PATTERN" "$b" >/dev/null \
+    sleep 1
+    ip netns exec "$P-h1-p1" timeout 10 ping -n -c "$((COUNT + 5))" -i 0.2 -s 100 -p "$PATTERN" "$b" >/dev/null \
         || fail "$fmt: the patterned ping failed"
     capture_wait "$D/wire.pcap" 10
     CAPTURE_PID=$tun_pid capture_wait "$D/tun.pcap" 10

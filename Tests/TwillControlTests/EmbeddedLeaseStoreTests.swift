@@ -253,7 +253,8 @@ import Darwin
             try writeText("", to: fixture.storePath + ".lock")
             let holder = Process()
             holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
-            holder.arguments = ["-x", fixture.storePath + ".lock", "sleep", "1"]
+            // Held long enough that a loaded machine (CI builds in parallel) still sees it held.
+            holder.arguments = ["-x", fixture.storePath + ".lock", "sleep", "4"]
             try holder.run()
             defer { holder.waitUntilExit() }
             #expect(await eventually { Self.lockIsHeld(fixture.storePath + ".lock") })
