@@ -223,16 +223,20 @@ tcp_transfer() {
     log "$label: $mb MiB in ${ms} ms ($((mb * 8389 / (ms + 1))) Mbit/s), sha256 ${out_s#* } equal on both ends"
 }
 
-# store_put STORE KEY VALUE EXPIRATION: adds a lease to the embedded store as another writer
-# (flanneld's stand-in) must: under the store's flock on STORE.lock, by an atomic rename.
-store_put() {
-    timeout 15 flock -w 10 "$1.lock" "$PY" - "$@" <<'PYEOF' || fail "could not write lease $2 into $1"
+# store_edit STORE put KEY VALUE EXPIRATION | STORE delete KEY: changes the embedded store as another
+# writer (flanneld's stand-in) must: under the store's flock on STORE.lock, by an atomic rename.
+store_edit() {
+    timeout 15 flock -w 10 "$1.lock" "$PY" - "$@" <<'PYEOF' || fail "could not $2 lease $3 in $1"
 import json, os, sys
-path, key, value, expiration = sys.argv[1:5]
+path, op, key = sys.argv[1:4]
 doc = {"version": 1, "subnets": {}}
 if os.path.exists(path) and os.path.getsize(path) > 0:
     doc = json.load(open(path))
-doc.setdefault("subnets", {})[key] = {"value": value, "expiration": expiration}
+if op == "put":
+    value, expiration = sys.argv[4:6]
+    doc.setdefault("subnets", {})[key] = {"value": value, "expiration": expiration}
+else:
+    del doc["subnets"][key]
 tmp = f"{path}.tmp-itest-{os.getpid()}"
 with open(tmp, "w") as f:
     json.dump(doc, f, indent=2)
@@ -242,21 +246,10 @@ os.rename(tmp, path)
 PYEOF
 }
 
-# store_delete STORE KEY: removes a lease the same way (as `etcdctl del` would remove the key).
-store_delete() {
-    timeout 15 flock -w 10 "$1.lock" "$PY" - "$@" <<'PYEOF' || fail "could not delete lease $2 from $1"
-import json, os, sys
-path, key = sys.argv[1:3]
-doc = json.load(open(path))
-del doc["subnets"][key]
-tmp = f"{path}.tmp-itest-{os.getpid()}"
-with open(tmp, "w") as f:
-    json.dump(doc, f, indent=2)
-    f.flush()
-    os.fsync(f.fileno())
-os.rename(tmp, path)
-PYEOF
-}
+# store_put STORE KEY VALUE EXPIRATION: adds a lease. store_delete STORE KEY: removes one (as
+# `etcdctl del` would remove the key).
+store_put() { store_edit "$1" put "$2" "$3" "$4"; }
+store_delete() { store_edit "$1" delete "$2"; }
 
 # lease_of STORE PUBLIC_IP: prints "SUBNET VTEPMAC" (MAC "-" when none) of that node's lease.
 lease_of() {
