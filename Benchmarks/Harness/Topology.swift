@@ -54,10 +54,10 @@ struct Topology {
             try check(shell.run("set -e\n" + script), "kernel vxlan")
             serverAddress = "10.244.2.2"
         default:
-            let (format, engine, batch) = datapath.twilldArguments!
+            let (format, engine, batch, offloads) = datapath.twilldArguments!
             try check(shell.run("printf '{\"Network\":\"10.244.0.0/16\",\"Backend\":{\"Type\":\"\(format)\"}}' > '\(dir)/net.json'"), "config")
             for i in 1...2 {
-                shell.start("ip netns exec \(prefix)-h\(i) '\(twilld)' --local-store '\(dir)/leases.json' --net-config-path '\(dir)/net.json' --subnet-file '\(dir)/h\(i).env' --vtep-mac-file '\(dir)/mac\(i)' --io-engine \(engine) --batch-size \(batch) --stats-file '\(dir)/stats\(i)'",
+                shell.start("ip netns exec \(prefix)-h\(i) '\(twilld)' --local-store '\(dir)/leases.json' --net-config-path '\(dir)/net.json' --subnet-file '\(dir)/h\(i).env' --vtep-mac-file '\(dir)/mac\(i)' --io-engine \(engine) --batch-size \(batch) --offloads \(offloads) --stats-file '\(dir)/stats\(i)'",
                             log: "\(dir)/twilld\(i).log")
             }
             for i in 1...2 {

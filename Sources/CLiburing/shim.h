@@ -22,6 +22,7 @@
 #include <string.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <linux/if_tun.h>
 #include <sys/syscall.h>
 #include <sys/prctl.h>
@@ -98,3 +99,41 @@ static inline int twill_sendmmsg(int fd, struct twill_mmsghdr *v, unsigned int n
 
 // Names the calling thread (prctl is variadic).
 static inline void twill_set_thread_name(const char *name) { prctl(PR_SET_NAME, name, 0, 0, 0); }
+
+// UDP GSO: attaches a SOL_UDP/UDP_SEGMENT control message (one u16) to `m`, using `buf`
+// (TWILL_UDP_SEGMENT_CMSG_SPACE bytes, 8-byte aligned) as its control buffer.
+#define TWILL_UDP_SEGMENT_CMSG_SPACE 24
+static inline void twill_msg_set_udp_segment(struct msghdr *m, void *buf, uint16_t size) {
+    memset(buf, 0, TWILL_UDP_SEGMENT_CMSG_SPACE);
+    m->msg_control = buf;
+    m->msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+    struct cmsghdr *c = CMSG_FIRSTHDR(m);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = TWILL_UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    memcpy(CMSG_DATA(c), &size, sizeof(size));
+}
+
+// UDP GRO: the segment size the kernel reported for a coalesced receive, 0 when none.
+static inline int twill_msg_udp_gro_size(struct msghdr *m) {
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+        if (c->cmsg_level == SOL_UDP && c->cmsg_type == TWILL_UDP_GRO && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+            int v; memcpy(&v, CMSG_DATA(c), sizeof(v)); return v;
+        }
+    }
+    return 0;
+}
+
+// The same for a multishot recvmsg result in a provided buffer.
+static inline int twill_recvmsg_out_udp_gro_size(struct io_uring_recvmsg_out *o, struct msghdr *m) {
+    for (struct cmsghdr *c = io_uring_recvmsg_cmsg_firsthdr(o, m); c; c = io_uring_recvmsg_cmsg_nexthdr(o, m, c)) {
+        if (c->cmsg_level == SOL_UDP && c->cmsg_type == TWILL_UDP_GRO && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+            int v; memcpy(&v, CMSG_DATA(c), sizeof(v)); return v;
+        }
+    }
+    return 0;
+}
+
+static inline int twill_setsockopt_int(int fd, int level, int name, int value) {
+    return setsockopt(fd, level, name, &value, sizeof(value)) < 0 ? -errno : 0;
+}

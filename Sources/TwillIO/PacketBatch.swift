@@ -11,6 +11,7 @@ public struct PacketBatch: ~Copyable {
     let offsets: UnsafeMutablePointer<Int>
     let lengths: UnsafeMutablePointer<Int>
     let addresses: UnsafeMutablePointer<SocketAddress>
+    let segmentSizes: UnsafeMutablePointer<Int>
 
     public init(capacity: Int, pool: PacketPool) {
         precondition(capacity > 0, "PacketBatch capacity must be positive")
@@ -21,6 +22,7 @@ public struct PacketBatch: ~Copyable {
         lengths = .allocate(capacity: capacity)
         addresses = .allocate(capacity: capacity)
         addresses.initialize(repeating: SocketAddress(), count: capacity)
+        segmentSizes = .allocate(capacity: capacity)
     }
 
     deinit {
@@ -30,6 +32,7 @@ public struct PacketBatch: ~Copyable {
         lengths.deallocate()
         addresses.deinitialize(count: capacity)
         addresses.deallocate()
+        segmentSizes.deallocate()
     }
 
     public var isFull: Bool { count == capacity }
@@ -47,6 +50,7 @@ public struct PacketBatch: ~Copyable {
         slots[count] = index
         offsets[count] = offset
         lengths[count] = length
+        segmentSizes[count] = 0
         count += 1
     }
 
@@ -77,6 +81,11 @@ public struct PacketBatch: ~Copyable {
         offsets[i] = offset
         lengths[i] = length
     }
+
+    /// For a UDP receive with GRO: the size of each datagram the kernel coalesced into entry `i`
+    /// (all but the last are this long), or 0 when the entry is one datagram.
+    @inline(__always) public func segmentSize(_ i: Int) -> Int { segmentSizes[i] }
+    @inline(__always) func setSegmentSize(_ i: Int, _ size: Int) { segmentSizes[i] = size }
 
     @inline(__always) public func drop(_ i: Int) { lengths[i] = 0 }
 

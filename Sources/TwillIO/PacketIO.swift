@@ -32,6 +32,13 @@ public protocol PacketIO: ~Copyable {
     mutating func receiveUDP(into batch: inout PacketBatch, timeoutMilliseconds: Int32) throws(IOError) -> Int
     /// Sends each packet of non-zero length to its batch address. Returns how many were sent.
     mutating func sendUDP(_ batch: borrowing PacketBatch) throws(IOError) -> Int
+    /// Sends each scatter-gather message (with UDP GSO where it has a segment size). Returns how many
+    /// messages were sent.
+    mutating func sendUDP(_ messages: borrowing IOVectorBatch) throws(IOError) -> Int
+    /// Writes each scatter-gather message to the TUN as one packet. Returns how many were written.
+    mutating func writeTun(_ messages: borrowing IOVectorBatch) throws(IOError) -> Int
+    /// GSO sends the kernel refused with EIO (the device cannot segment): the caller turns GSO off.
+    var gsoSendFailures: UInt64 { get }
 }
 
 /// The file descriptors and pool one datapath thread works with.
@@ -44,11 +51,15 @@ public struct PacketIOConfiguration: Sendable {
     public var batchSize: Int
     /// io_uring only: keep single-shot reads in flight even where READ_MULTISHOT exists.
     public var disableMultishotRead: Bool
+    /// The UDP socket has UDP_GRO on: receives carry the coalesced segment size.
+    public var udpGRO: Bool
 
-    public init(tunFD: Int32 = -1, udpFD: Int32 = -1, batchSize: Int = 64, disableMultishotRead: Bool = false) {
+    public init(tunFD: Int32 = -1, udpFD: Int32 = -1, batchSize: Int = 64, disableMultishotRead: Bool = false,
+                udpGRO: Bool = false) {
         self.tunFD = tunFD
         self.udpFD = udpFD
         self.batchSize = batchSize
         self.disableMultishotRead = disableMultishotRead
+        self.udpGRO = udpGRO
     }
 }

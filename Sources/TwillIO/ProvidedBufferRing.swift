@@ -72,6 +72,7 @@ final class CompletionQueue {
     private let offsets: UnsafeMutablePointer<Int>
     private let lengths: UnsafeMutablePointer<Int>
     private let addresses: UnsafeMutablePointer<SocketAddress>
+    private let segmentSizes: UnsafeMutablePointer<Int>
     private var head = 0
     private(set) var count = 0
 
@@ -82,6 +83,7 @@ final class CompletionQueue {
         lengths = .allocate(capacity: capacity)
         addresses = .allocate(capacity: capacity)
         addresses.initialize(repeating: SocketAddress(), count: capacity)
+        segmentSizes = .allocate(capacity: capacity)
     }
 
     deinit {
@@ -89,15 +91,18 @@ final class CompletionQueue {
         offsets.deallocate()
         lengths.deallocate()
         addresses.deallocate()
+        segmentSizes.deallocate()
     }
 
     @inline(__always)
-    func push(slot: UInt32, offset: Int, length: Int, address: UnsafeRawPointer? = nil, addressLength: Int = 0) {
+    func push(slot: UInt32, offset: Int, length: Int, address: UnsafeRawPointer? = nil, addressLength: Int = 0,
+              segmentSize: Int = 0) {
         // Capacity equals the pool's slot count, so this cannot overflow.
         let i = (head + count) % capacity
         slots[i] = slot
         offsets[i] = offset
         lengths[i] = length
+        segmentSizes[i] = segmentSize
         if let address {
             withUnsafeMutableBytes(of: &addresses[i].storage) { raw in
                 raw.baseAddress!.copyMemory(from: address, byteCount: min(addressLength, raw.count))
@@ -114,6 +119,7 @@ final class CompletionQueue {
         while count > 0 && batch.count < batch.capacity {
             batch.appendIndex(slots[head], offset: offsets[head], length: lengths[head])
             if withAddress { batch.setAddress(batch.count - 1, addresses[head]) }
+            if segmentSizes[head] != 0 { batch.setSegmentSize(batch.count - 1, segmentSizes[head]) }
             head = (head + 1) % capacity
             count -= 1
             moved += 1

@@ -13,7 +13,11 @@ public struct SyscallPacketIO: PacketIO, ~Copyable {
     let iovecs: UnsafeMutablePointer<iovec>
     let slotIndices: UnsafeMutablePointer<UInt32>
     let names: UnsafeMutablePointer<SocketAddress>
+    /// Per message room for a UDP_GRO control message.
+    let controls: UnsafeMutableRawPointer
     public private(set) var truncatedReceives: UInt64 = 0
+    public private(set) var gsoSendFailures: UInt64 = 0
+    static let controlSpace = 32
 
     public init(_ config: PacketIOConfiguration, pool: PacketPool) throws(IOError) {
         func epoll(for fd: Int32, _ what: String) throws(IOError) -> Int32 {
@@ -45,6 +49,7 @@ public struct SyscallPacketIO: PacketIO, ~Copyable {
         slotIndices = .allocate(capacity: n)
         names = .allocate(capacity: n)
         names.initialize(repeating: SocketAddress(), count: n)
+        controls = .allocate(byteCount: n * SyscallPacketIO.controlSpace, alignment: 8)
     }
 
     deinit {
@@ -54,6 +59,7 @@ public struct SyscallPacketIO: PacketIO, ~Copyable {
         iovecs.deallocate()
         slotIndices.deallocate()
         names.deallocate()
+        controls.deallocate()
     }
 
     /// Waits until `ep`'s one descriptor is readable or the timeout passes; true when readable.
@@ -118,6 +124,10 @@ public struct SyscallPacketIO: PacketIO, ~Copyable {
                 messages[k].msg_hdr.msg_namelen = socklen_t(MemoryLayout<sockaddr_in6>.size)
                 messages[k].msg_hdr.msg_iov = iovecs + k
                 messages[k].msg_hdr.msg_iovlen = 1
+                if config.udpGRO {
+                    messages[k].msg_hdr.msg_control = controls + k * SyscallPacketIO.controlSpace
+                    messages[k].msg_hdr.msg_controllen = SyscallPacketIO.controlSpace
+                }
                 k += 1
             }
             if k == 0 { return 0 }
@@ -136,6 +146,10 @@ public struct SyscallPacketIO: PacketIO, ~Copyable {
                 a.length = messages[j].msg_hdr.msg_namelen
                 batch.appendIndex(slotIndices[j], offset: 0, length: len)
                 batch.setAddress(batch.count - 1, a)
+                if config.udpGRO {
+                    let size = Int(twill_msg_udp_gro_size(&messages[j].msg_hdr))
+                    if size > 0 && size < len { batch.setSegmentSize(batch.count - 1, size) }
+                }
             }
             for j in got..<k { pool.releaseIndex(slotIndices[j]) }
             if r > 0 { return got }
@@ -182,5 +196,39 @@ public struct SyscallPacketIO: PacketIO, ~Copyable {
             start += 1
         }
         return sent
+    }
+
+    public mutating func sendUDP(_ v: borrowing IOVectorBatch) throws(IOError) -> Int {
+        var sent = 0
+        var start = 0
+        var spins = 0
+        while start < v.count {
+            let r = twill_sendmmsg(config.udpFD, v.message(start), UInt32(v.count - start), 0)
+            if r > 0 {
+                sent += Int(r)
+                start += Int(r)
+                continue
+            }
+            let err = errno
+            if err == EINTR { continue }
+            if err == EAGAIN && spins < 1000 {
+                spins += 1
+                var pfd = pollfd(fd: config.udpFD, events: Int16(POLLOUT), revents: 0)
+                _ = poll(&pfd, 1, 10)
+                continue
+            }
+            if err == EIO && v.segmentSize(start) > 0 { gsoSendFailures &+= 1 }
+            start += 1
+        }
+        return sent
+    }
+
+    public mutating func writeTun(_ v: borrowing IOVectorBatch) throws(IOError) -> Int {
+        var written = 0
+        for i in 0..<v.count {
+            let (vectors, n) = v.vectors(i)
+            if writev(config.tunFD, vectors, Int32(n)) > 0 { written += 1 }
+        }
+        return written
     }
 }

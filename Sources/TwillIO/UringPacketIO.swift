@@ -45,6 +45,7 @@ public struct UringPacketIO: PacketIO, ~Copyable {
     var completedOK = 0
     /// Receives refused because the datagram did not fit a slot.
     public private(set) var truncatedReceives: UInt64 = 0
+    public private(set) var gsoSendFailures: UInt64 = 0
 
     private static let cqeBatch = 256
     private static let singleReadsInFlight = 32
@@ -94,6 +95,8 @@ public struct UringPacketIO: PacketIO, ~Copyable {
         receiveTemplate = .allocate(capacity: 1)
         receiveTemplate.initialize(to: msghdr())
         receiveTemplate.pointee.msg_namelen = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        // With UDP_GRO each receive also carries the segment size in a control message.
+        if config.udpGRO { receiveTemplate.pointee.msg_controllen = 32 }
         messages = .allocate(capacity: config.batchSize)
         messages.initialize(repeating: msghdr(), count: config.batchSize)
         iovecs = .allocate(capacity: config.batchSize)
@@ -229,7 +232,7 @@ public struct UringPacketIO: PacketIO, ~Copyable {
             if !more { udpArmed = false }
         case .udpSend:
             sendsInFlight -= 1
-            if res >= 0 { completedOK += 1 }
+            if res >= 0 { completedOK += 1 } else if res == -EIO { gsoSendFailures &+= 1 }
         case .tunWrite:
             writesInFlight -= 1
             if res >= 0 { completedOK += 1 }
@@ -253,8 +256,14 @@ public struct UringPacketIO: PacketIO, ~Copyable {
         let payload = io_uring_recvmsg_payload(out, receiveTemplate)!
         let length = Int(io_uring_recvmsg_payload_length(out, Int32(res), receiveTemplate))
         let name = io_uring_recvmsg_name(out)!
+        var segment = 0
+        if config.udpGRO {
+            let size = Int(twill_recvmsg_out_udp_gro_size(out, receiveTemplate))
+            if size > 0 && size < length { segment = size }
+        }
         udpPending.push(slot: slot, offset: payload - base, length: length, address: UnsafeRawPointer(name),
-                        addressLength: Int(min(out.pointee.namelen, UInt32(MemoryLayout<sockaddr_in6>.size))))
+                        addressLength: Int(min(out.pointee.namelen, UInt32(MemoryLayout<sockaddr_in6>.size))),
+                        segmentSize: segment)
     }
 
     /// Submits what is queued and runs completions without blocking.
@@ -332,6 +341,30 @@ public struct UringPacketIO: PacketIO, ~Copyable {
             let p = batch.packet(i)
             let s = sqe()
             io_uring_prep_write(s, tunIndex, p.baseAddress, UInt32(p.count), UInt64.max)
+            twill_sqe_set_flags(s, TWILL_IOSQE_FIXED_FILE)
+            io_uring_sqe_set_data64(s, UringPacketIO.data(.tunWrite, i))
+            writesInFlight += 1
+        }
+        return finishSubmissions { $0.writesInFlight }
+    }
+
+    public mutating func sendUDP(_ v: borrowing IOVectorBatch) throws(IOError) -> Int {
+        for i in 0..<v.count {
+            let s = sqe()
+            // msg_hdr is the first field: the kernel reads the batch's own msghdr, which outlives the wait.
+            io_uring_prep_sendmsg(s, udpIndex, UnsafeMutableRawPointer(v.message(i)).assumingMemoryBound(to: msghdr.self), 0)
+            twill_sqe_set_flags(s, TWILL_IOSQE_FIXED_FILE)
+            io_uring_sqe_set_data64(s, UringPacketIO.data(.udpSend, i))
+            sendsInFlight += 1
+        }
+        return finishSubmissions { $0.sendsInFlight }
+    }
+
+    public mutating func writeTun(_ v: borrowing IOVectorBatch) throws(IOError) -> Int {
+        for i in 0..<v.count {
+            let (vectors, n) = v.vectors(i)
+            let s = sqe()
+            io_uring_prep_writev(s, tunIndex, vectors, UInt32(n), UInt64.max)
             twill_sqe_set_flags(s, TWILL_IOSQE_FIXED_FILE)
             io_uring_sqe_set_data64(s, UringPacketIO.data(.tunWrite, i))
             writesInFlight += 1

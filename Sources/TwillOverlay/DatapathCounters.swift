@@ -18,6 +18,8 @@ public final class DatapathCounters: @unchecked Sendable {
         case poolExhaustions
         /// Batches processed on each side (their sizes follow from the packet counts).
         case egressBatches, ingressBatches
+        /// Times UDP GSO was switched off because the kernel refused a GSO send (EIO).
+        case gsoDisabled
     }
 
     // Atomic is non-copyable, so the counters live in raw memory owned by this object.

@@ -26,15 +26,18 @@ public final class Forwarder: Sendable {
     /// Starts both loops on their own threads.
     public func start() {
         let config = config
-        let ioConfig = PacketIOConfiguration(tunFD: tun.queues[0], udpFD: socket.fd, batchSize: config.batchSize,
-                                             disableMultishotRead: config.disableMultishotRead)
-        let context = LoopContext(config: config, directory: peers, counters: counters, stop: signal)
-        let egress = EgressLoop(context)
-        let ingress = IngressLoop(context)
-        let started = [
-            spawn("twill-egress", ioConfig, egress),
-            spawn("twill-ingress", ioConfig, ingress),
-        ]
+        var loopConfig = config
+        loopConfig.batchSize = config.effectiveBatchSize
+        let ioConfig = PacketIOConfiguration(tunFD: tun.queues[0], udpFD: socket.fd, batchSize: loopConfig.batchSize,
+                                             disableMultishotRead: config.disableMultishotRead,
+                                             udpGRO: config.offloads.contains(.udpGRO))
+        let context = LoopContext(config: loopConfig, directory: peers, counters: counters, stop: signal)
+        // A TUN with virtio headers needs the offload loops even when only the checksum offload is on.
+        let started = tun.vnetHeader
+            ? [spawn("twill-egress", ioConfig, OffloadEgressLoop(context)),
+               spawn("twill-ingress", ioConfig, OffloadIngressLoop(context))]
+            : [spawn("twill-egress", ioConfig, EgressLoop(context)),
+               spawn("twill-ingress", ioConfig, IngressLoop(context))]
         threads.withLock { $0 += started }
     }
 

@@ -23,11 +23,15 @@ public struct ForwarderConfiguration: Sendable {
     public var pollMilliseconds: Int32
     /// io_uring only: single TUN reads in flight instead of READ_MULTISHOT.
     public var disableMultishotRead: Bool
+    /// The offloads granted at start-up (see `OffloadProbe`); empty runs the plain loops.
+    public var offloads: Offloads
+    /// Most datagrams in one UDP_SEGMENT send (the kernel allows 64 before Linux 6.9, 128 after).
+    public var gsoMaxSegments: Int
 
     public init(format: EncapsulationFormat, vni: UInt32 = 1, localMAC: MACAddress = MACAddress(0),
                 localSubnet: IPv4Subnet, icmpSource: IPv4Address, engine: IOEngineChoice, batchSize: Int = 64,
                 poolSlots: Int = 1024, slotSize: Int = 2048, pollMilliseconds: Int32 = 100,
-                disableMultishotRead: Bool = false) {
+                disableMultishotRead: Bool = false, offloads: Offloads = [], gsoMaxSegments: Int = 64) {
         self.format = format
         self.vni = vni
         self.localMAC = localMAC
@@ -39,16 +43,26 @@ public struct ForwarderConfiguration: Sendable {
         self.slotSize = slotSize
         self.pollMilliseconds = pollMilliseconds
         self.disableMultishotRead = disableMultishotRead
+        self.offloads = offloads
+        self.gsoMaxSegments = gsoMaxSegments
     }
 
     /// A slot that holds the largest datagram the underlay can deliver (with io_uring's receive
     /// header and the sender's address in front of it) and the largest TUN packet with headroom.
-    public static func slotSize(underlayMTU: Int) -> Int {
-        (max(1984, underlayMTU) + EncapsulationHeadroom.bytes + 63) & ~63
+    /// With TUN TSO/USO or UDP GRO a slot holds a 64 KB superpacket and the receive's headers.
+    public static func slotSize(underlayMTU: Int, offloads: Offloads = []) -> Int {
+        if offloads.needsLargeSlots { return 65536 + 256 }
+        return (max(1984, underlayMTU) + EncapsulationHeadroom.bytes + 63) & ~63
     }
 
-    /// Enough slots for bursts, fewer when jumbo frames make each slot large (about 2 MiB a pool).
+    /// Enough slots for bursts, fewer when jumbo frames make each slot large (about 2 MiB a pool);
+    /// 48 superpacket slots (3 MiB) when offloads carry 64 KB at a time.
     public static func poolSlots(slotSize: Int) -> Int {
-        max(256, min(1024, (2 << 20) / slotSize))
+        slotSize > 32768 ? 48 : max(256, min(1024, (2 << 20) / slotSize))
+    }
+
+    /// The batch size a loop works with: superpacket slots are few, so batches are smaller.
+    public var effectiveBatchSize: Int {
+        slotSize > 32768 ? max(1, min(batchSize, poolSlots / 4)) : batchSize
     }
 }

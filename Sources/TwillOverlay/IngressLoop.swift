@@ -1,7 +1,8 @@
 import TwillIO
 import TwillWire
 
-/// Batched UDP receive -> checks -> decapsulate (an offset change) -> batched TUN write.
+/// Batched UDP receive -> checks -> decapsulate (an offset change) -> batched TUN write. This is the
+/// loop without offloads: one datagram, one TUN packet.
 ///
 /// The checks flannel lacks: the outer source must be a known peer, the VNI ours, the inner source
 /// inside that peer's subnet and the inner destination inside ours. Each refusal is counted.
@@ -17,16 +18,14 @@ struct IngressLoop: PacketIOUser {
         var batch = PacketBatch(capacity: config.batchSize, pool: pool)
         var state = LoopState(context, pool: pool)
         var truncated = io.truncatedReceives
-        let decapsulator = Decapsulator(format: config.format, vni: config.vni, localMAC: config.localMAC)
-        let local = config.localSubnet
+        let admission = IngressAdmission(
+            decapsulator: Decapsulator(format: config.format, vni: config.vni, localMAC: config.localMAC),
+            localSubnet: config.localSubnet)
         while !context.stop.isStopped {
             batch.removeAll()
             let n = (try? io.receiveUDP(into: &batch, timeoutMilliseconds: config.pollMilliseconds)) ?? 0
             state.noteExhaustions(pool)
-            if io.truncatedReceives != truncated {
-                counters.addDrops(DropReason.oversizedDatagram.index, io.truncatedReceives &- truncated)
-                truncated = io.truncatedReceives
-            }
+            state.noteTruncations(io.truncatedReceives, since: &truncated)
             guard n > 0 else { continue }
             let table = state.peers()
             var bytesIn = 0
@@ -39,30 +38,13 @@ struct IngressLoop: PacketIOUser {
                     batch.drop(i)
                     continue
                 }
-                let inner: DecapsulatedPacket
-                do { inner = try decapsulator.decapsulate(batch.packet(i)) } catch {
-                    state.drops.count(.malformed(error))
+                guard let (offset, length) = admission.admit(batch.packet(i), peerSubnet: table.peers[peer].subnet, state: &state) else {
                     batch.drop(i)
                     continue
                 }
-                guard case .v4(let innerSource) = inner.info.source, case .v4(let innerDestination) = inner.info.destination else {
-                    state.drops.count(.ipv6NotRouted)
-                    batch.drop(i)
-                    continue
-                }
-                guard table.peers[peer].subnet.contains(innerSource) else {
-                    state.drops.count(.spoofedInnerSource)
-                    batch.drop(i)
-                    continue
-                }
-                guard local.contains(innerDestination) else {
-                    state.drops.count(.notForThisHost)
-                    batch.drop(i)
-                    continue
-                }
-                batch.setPacket(i, offset: batch.offset(i) + inner.offset, length: inner.length)
+                batch.setPacket(i, offset: batch.offset(i) + offset, length: length)
                 toWrite += 1
-                bytesOut += inner.length
+                bytesOut += length
             }
             let written = toWrite > 0 ? ((try? io.writeTun(batch)) ?? 0) : 0
             for _ in written..<max(written, toWrite) { state.drops.count(.tunWriteFailed) }

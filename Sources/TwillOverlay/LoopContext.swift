@@ -15,6 +15,7 @@ struct LoopState {
     private var snapshot: (table: PeerTable, version: UInt64)
     private var exhaustions: UInt64
     var drops = DropTally()
+    var counters: DatapathCounters { context.counters }
 
     init(_ context: LoopContext, pool: PacketPool) {
         self.context = context
@@ -29,11 +30,28 @@ struct LoopState {
         exhaustions = pool.exhaustions
     }
 
+    /// After each receive: counts datagrams the engine refused as too large for a slot.
+    @inline(__always)
+    func noteTruncations(_ now: UInt64, since last: inout UInt64) {
+        guard now != last else { return }
+        context.counters.addDrops(DropReason.oversizedDatagram.index, now &- last)
+        last = now
+    }
+
     /// The peer table for this batch: one atomic load, and a new snapshot only when it changed.
     @inline(__always)
     mutating func peers() -> PeerTable {
         if context.directory.version != snapshot.version { snapshot = context.directory.snapshot() }
         return snapshot.table
+    }
+
+    /// Writes the queued ICMP errors into the TUN and empties `replies`.
+    @inline(__always)
+    func writeReplies<IO: PacketIO & ~Copyable>(_ replies: inout PacketBatch, io: inout IO) {
+        guard !replies.isEmpty else { return }
+        let written = (try? io.writeTun(replies)) ?? 0
+        context.counters.add(.icmpErrorsSent, UInt64(written))
+        replies.removeAll()
     }
 
     /// Ends a batch: the drop tallies go to the shared counters.

@@ -9,8 +9,9 @@ public final class OverlayDevice: Sendable {
     public let network: IPv4Subnet
     public let address: IPv4Address
 
-    public init(name: String, lease: IPv4Subnet, network: IPv4Subnet, mtu: Int) throws {
-        let tun = try TunDevice(name: name)
+    /// - Parameter vnetHeader: open the TUN with IFF_VNET_HDR (needed by every TUN offload).
+    public init(name: String, lease: IPv4Subnet, network: IPv4Subnet, mtu: Int, vnetHeader: Bool = false) throws {
+        let tun = try TunDevice(name: name, vnetHeader: vnetHeader)
         do {
             let nl = try Netlink()
             try nl.setLink(tun.name, up: true, mtu: mtu)

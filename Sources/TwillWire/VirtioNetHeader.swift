@@ -40,6 +40,12 @@ public struct VirtioNetHeader: Equatable, Sendable {
 
     public func emit(into bytes: UnsafeMutableRawBufferPointer) throws(WireError) {
         guard bytes.count >= VirtioNetHeader.length, let p = bytes.baseAddress else { throw .bufferTooSmall }
+        store(to: p)
+    }
+
+    /// Stores the header at `p`, which the caller guarantees has `length` bytes.
+    @inline(__always)
+    public func store(to p: UnsafeMutableRawPointer) {
         p.storeBytes(of: flags, as: UInt8.self)
         p.storeBytes(of: gsoType, toByteOffset: 1, as: UInt8.self)
         p.storeBytes(of: headerLength, toByteOffset: 2, as: UInt16.self)

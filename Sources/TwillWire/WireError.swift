@@ -32,6 +32,8 @@ public enum WireError: UInt8, Error, CaseIterable, Sendable, CustomStringConvert
     case headroomTooSmall
     /// An output buffer is too small for what must be written.
     case bufferTooSmall
+    /// A virtio_net_hdr's GSO fields do not describe the packet behind it.
+    case gsoHeader
 
     public var description: String {
         switch self {
@@ -51,6 +53,7 @@ public enum WireError: UInt8, Error, CaseIterable, Sendable, CustomStringConvert
         case .tcpHeaderLength: "tcp_header_length"
         case .headroomTooSmall: "headroom_too_small"
         case .bufferTooSmall: "buffer_too_small"
+        case .gsoHeader: "gso_header"
         }
     }
 }

@@ -44,7 +44,8 @@ final class Daemon: Service {
         logger.info("lease \(lease.subnet) for \(o.publicIP) (\(format), port \(config.backend.port)\(format == .vxlan ? ", VNI \(config.backend.vni), VTEP MAC \(mac)" : ""))")
 
         let mtu = config.mtu(underlayMTU: o.underlay.mtu)
-        let device = try OverlayDevice(name: o.tunName, lease: lease.subnet, network: config.network, mtu: mtu)
+        let device = try OverlayDevice(name: o.tunName, lease: lease.subnet, network: config.network, mtu: mtu,
+                                       vnetHeader: o.offloads.needsVnetHeader)
         logger.info("device \(device.name): \(lease.subnet.address)/32, MTU \(mtu) (underlay \(o.underlay.name) MTU \(o.underlay.mtu)), route \(config.network)")
         let socket: UDPSocket
         let choice: IOEngineChoice
@@ -56,6 +57,10 @@ final class Daemon: Service {
             throw error
         }
         logger.info("I/O engine: \(choice.kind) (\(choice.reason))")
+        let probe = OffloadProbe.enable(o.offloads, tun: device.tun, sockets: [socket.fd])
+        for (name, reason) in probe.refused { logger.warning("offload \(name) off: \(reason)") }
+        logger.info("offloads: \(probe.enabled) (asked for \(o.offloads))")
+        let slotSize = ForwarderConfiguration.slotSize(underlayMTU: o.underlay.mtu, offloads: probe.enabled)
 
         var leasePeers = LeasePeers(format: format, port: config.backend.port, ownSubnet: lease.subnet)
         let directory = PeerDirectory()
@@ -66,8 +71,8 @@ final class Daemon: Service {
             config: ForwarderConfiguration(
                 format: format, vni: config.backend.vni, localMAC: mac, localSubnet: lease.subnet,
                 icmpSource: config.network.address, engine: choice, batchSize: o.batchSize,
-                poolSlots: ForwarderConfiguration.poolSlots(slotSize: ForwarderConfiguration.slotSize(underlayMTU: o.underlay.mtu)),
-                slotSize: ForwarderConfiguration.slotSize(underlayMTU: o.underlay.mtu)),
+                poolSlots: ForwarderConfiguration.poolSlots(slotSize: slotSize), slotSize: slotSize,
+                offloads: probe.enabled),
             tun: device.tun, socket: socket, peers: directory)
         forwarder.start()
         try? await Task.sleep(for: .milliseconds(50))

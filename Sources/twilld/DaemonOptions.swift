@@ -17,6 +17,7 @@ struct DaemonOptions: Sendable {
     var vtepMACFile: String
     var batchSize: Int
     var statsFile: String?
+    var offloads: Offloads
     var etcd: EtcdOptions?
 
     /// Where the shared state lives when etcd is used.
@@ -57,6 +58,7 @@ struct DaemonOptions: Sendable {
         self.vtepMACFile = c.vtepMACFile ?? "/var/lib/twill/vtep-mac-\(publicIP)"
         self.batchSize = c.batchSize
         self.statsFile = c.statsFile
+        self.offloads = (try? Offloads.parse(c.offloads).get()) ?? []
         self.etcd = c.etcdEndpoints.map { list in
             EtcdOptions(endpoints: list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
                             .filter { !$0.isEmpty },

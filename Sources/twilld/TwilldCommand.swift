@@ -72,6 +72,9 @@ struct TwilldCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Packets handled per batch.", valueName: "n"))
     var batchSize: Int = 64
 
+    @Option(help: ArgumentHelp("Offloads: auto (every one the kernel grants), none, or a comma list of tun-tso, tun-uso, udp-gso, udp-gro, tcp-gro.", valueName: "list"))
+    var offloads: String = "auto"
+
     @Option(help: ArgumentHelp("Write the datapath counters to this file every 0.5 s.", valueName: "path"))
     var statsFile: String?
 
@@ -83,7 +86,7 @@ struct TwilldCommand: AsyncParsableCommand {
         "etcd-endpoints", "etcd-prefix", "etcd-cafile", "etcd-certfile", "etcd-keyfile", "etcd-username",
         "etcd-password", "local-store", "net-config-path", "iface", "public-ip", "subnet-file",
         "subnet-lease-renew-margin", "subnet-lease-ttl", "io-engine", "tun-name", "vtep-mac-file", "batch-size",
-        "stats-file", "log-level",
+        "stats-file", "log-level", "offloads",
     ]
     /// Options that are switches rather than values.
     static let flagNames: Set<String> = []
@@ -97,6 +100,9 @@ struct TwilldCommand: AsyncParsableCommand {
         }
         guard (1...1024).contains(batchSize) else {
             throw ValidationError("--batch-size must be 1...1024, got \(batchSize)")
+        }
+        if case .failure(let e) = Offloads.parse(offloads) {
+            throw ValidationError("--offloads: \(e)")
         }
         if let publicIP, IPv4Address(publicIP) == nil {
             throw ValidationError("--public-ip must be an IPv4 address, got '\(publicIP)'")

@@ -1,0 +1,166 @@
+import TwillIO
+import TwillWire
+
+/// The egress loop with offloads: the TUN hands over TCP/UDP superpackets (up to 64 KB behind a
+/// virtio header); each is cut into wire-size segments whose headers are written into an arena and
+/// whose payloads are sent in place, by scatter-gather, several segments per UDP_SEGMENT send.
+struct OffloadEgressLoop: PacketIOUser {
+    let context: LoopContext
+    private var config: ForwarderConfiguration { context.config }
+
+    init(_ context: LoopContext) { self.context = context }
+
+    /// Largest UDP payload over IPv4 (65535 - IP - UDP headers).
+    static let maximumUDPPayload = 65507
+
+    mutating func run<IO: PacketIO & ~Copyable>(_ io: inout IO) {
+        let pool = io.pool
+        let counters = context.counters
+        var batch = PacketBatch(capacity: config.batchSize, pool: pool)
+        var replies = PacketBatch(capacity: config.batchSize, pool: pool)
+        var state = LoopState(context, pool: pool)
+        var output = EgressOutput(segments: 1024, gso: config.offloads.contains(.udpGSO),
+                                  gsoFailures: io.gsoSendFailures)
+        let encapsulator = Encapsulator(format: config.format, vni: config.vni, localMAC: config.localMAC)
+        let routing = EgressRouting(icmpSource: config.icmpSource, replyPrefix: VirtioNetHeader.length)
+        let encapLength = config.format.headerLength
+        let vnetLength = VirtioNetHeader.length
+        while !context.stop.isStopped {
+            batch.removeAll()
+            let n = (try? io.readTun(into: &batch, timeoutMilliseconds: config.pollMilliseconds)) ?? 0
+            state.noteExhaustions(pool)
+            guard n > 0 else { continue }
+            let table = state.peers()
+            var bytesIn = 0
+            for i in 0..<batch.count {
+                let raw = batch.packet(i)
+                let vnet: VirtioNetHeader
+                do { vnet = try VirtioNetHeader(parsing: UnsafeRawBufferPointer(raw)) } catch {
+                    state.drops.count(.malformed(error))
+                    continue
+                }
+                let inner = UnsafeMutableRawBufferPointer(rebasing: raw[vnetLength...])
+                bytesIn += inner.count
+                guard let (peer, length) = routing.route(inner, table: table, state: &state, replies: &replies) else { continue }
+                let endpoint = table.endpoint(peer)
+                let mac = table.peers[peer].vtepMAC
+                if vnet.gsoType == VirtioNetHeader.gsoNone {
+                    if vnet.flags & VirtioNetHeader.flagNeedsChecksum != 0 {
+                        do {
+                            try completePartialChecksum(inner, start: Int(vnet.checksumStart), offset: Int(vnet.checksumOffset))
+                        } catch {
+                            state.drops.count(.malformed(error))
+                            continue
+                        }
+                    }
+                    let start: Int
+                    do {
+                        start = try encapsulator.encapsulate(batch.slot(i), innerOffset: batch.offset(i) + vnetLength,
+                                                             innerLength: length, innerVersion: 4, peerMAC: mac)
+                    } catch {
+                        state.drops.count(.malformed(error))
+                        continue
+                    }
+                    output.makeRoom(segments: 1, io: &io, state: &state)
+                    _ = output.vectors.begin(to: endpoint)
+                    _ = output.vectors.append(batch.slot(i).baseAddress.unsafelyUnwrapped + start, length + encapLength)
+                    output.vectors.finish()
+                    continue
+                }
+                let sp: Superpacket
+                do { sp = try Superpacket(packet: UnsafeRawBufferPointer(inner), header: vnet) } catch {
+                    state.drops.count(.malformed(error))
+                    continue
+                }
+                let segmentLength = encapLength + sp.headerLength + sp.segmentPayload
+                let perSend = output.gso
+                    ? max(1, min(config.gsoMaxSegments, OffloadEgressLoop.maximumUDPPayload / segmentLength)) : 1
+                var j = 0
+                while j < sp.segmentCount {
+                    let k = min(perSend, sp.segmentCount - j)
+                    output.makeRoom(segments: k, io: &io, state: &state)
+                    _ = output.vectors.begin(to: endpoint, segmentSize: k > 1 ? segmentLength : 0)
+                    for m in j..<(j + k) {
+                        let h = output.nextHeader()
+                        // The encapsulation headers end where the inner headers start, both in the arena.
+                        _ = try? encapsulator.encapsulate(UnsafeMutableRawBufferPointer(start: h, count: EgressOutput.headerStride),
+                                                          innerOffset: encapLength, innerLength: sp.headerLength,
+                                                          innerVersion: sp.version, peerMAC: mac)
+                        sp.writeHeaders(m, into: h + encapLength)
+                        _ = output.vectors.append(h, encapLength + sp.headerLength)
+                        _ = output.vectors.append(sp.payload(m).baseAddress.unsafelyUnwrapped, sp.payloadCount(m))
+                    }
+                    output.vectors.finish()
+                    j += k
+                }
+            }
+            output.send(io: &io, state: &state)
+            state.writeReplies(&replies, io: &io)
+            counters.add(.tunReadPackets, UInt64(n))
+            counters.add(.tunReadBytes, UInt64(bytesIn))
+            counters.add(.egressBatches, 1)
+            state.flush()
+        }
+        batch.removeAll()
+        replies.removeAll()
+    }
+}
+
+/// The egress loop's pending sends: scatter-gather messages and the arena holding each segment's
+/// headers. Sent when full and at the end of every batch; the payloads stay in the batch's slots.
+struct EgressOutput: ~Copyable {
+    static let headerStride = 256
+    var vectors: IOVectorBatch
+    let arena: UnsafeMutableRawPointer
+    let arenaEntries: Int
+    var arenaUsed = 0
+    /// UDP GSO in use; turned off for good when the kernel refuses it with EIO.
+    var gso: Bool
+    var gsoFailures: UInt64
+
+    init(segments: Int, gso: Bool, gsoFailures: UInt64) {
+        vectors = IOVectorBatch(messages: segments, vectors: 2 * segments)
+        arena = .allocate(byteCount: segments * EgressOutput.headerStride, alignment: 64)
+        arenaEntries = segments
+        self.gso = gso
+        self.gsoFailures = gsoFailures
+    }
+
+    deinit { arena.deallocate() }
+
+    @inline(__always)
+    mutating func nextHeader() -> UnsafeMutableRawPointer {
+        defer { arenaUsed += 1 }
+        return arena + arenaUsed * EgressOutput.headerStride
+    }
+
+    /// Sends what is pending when `segments` more would not fit.
+    @inline(__always)
+    mutating func makeRoom<IO: PacketIO & ~Copyable>(segments: Int, io: inout IO, state: inout LoopState) {
+        if !vectors.hasRoom(vectors: 2 * segments) || arenaUsed + segments > arenaEntries { send(io: &io, state: &state) }
+    }
+
+    mutating func send<IO: PacketIO & ~Copyable>(io: inout IO, state: inout LoopState) {
+        defer {
+            vectors.removeAll()
+            arenaUsed = 0
+        }
+        guard !vectors.isEmpty else { return }
+        let sent = (try? io.sendUDP(vectors)) ?? 0
+        var datagrams = 0
+        var bytes = 0
+        for i in 0..<vectors.count {
+            datagrams += vectors.datagrams(i)
+            bytes += vectors.byteCount(i)
+        }
+        let delivered = sent == vectors.count ? datagrams : datagrams * sent / vectors.count
+        for _ in delivered..<datagrams { state.drops.count(.sendFailed) }
+        state.counters.add(.sentPackets, UInt64(delivered))
+        state.counters.add(.sentBytes, UInt64(sent == vectors.count ? bytes : bytes * sent / vectors.count))
+        if io.gsoSendFailures != gsoFailures {
+            gsoFailures = io.gsoSendFailures
+            gso = false
+            state.counters.add(.gsoDisabled, 1)
+        }
+    }
+}
