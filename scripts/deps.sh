@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Twill builds, tests and demos with, when any is missing.
 set -euo pipefail
-packages=(liburing-dev libnl-3-dev libnl-route-3-dev libseccomp-dev iproute2 iputils-ping iperf3 tshark
+packages=(liburing-dev libnl-3-dev libnl-route-3-dev libseccomp-dev iproute2 iputils-ping iperf3 ethtool tshark
           python3 procps util-linux etcd-server etcd-client openssl)
 missing=()
 for p in "${packages[@]}"; do

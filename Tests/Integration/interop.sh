@@ -72,7 +72,49 @@ done
 log "pings both ways (8 pairs); reply TTL 61 via Twill, 62 via the kernel VXLAN"
 
 tcp_transfer "$H1-p1" "$H2-p2" "$(topo_pod_ip "$P" 2 2)" 100 "flannel->twill"
+# twilld -> kernel with every offload on: the TUN hands twilld 64 KB superpackets, which it cuts into
+# segments with their own inner headers and checksums and sends with UDP GSO. Host 2's veth is told
+# not to take GSO packets, so the kernel segments before the capture point and tshark sees each
+# datagram as the wire carries it; every inner IPv4 and TCP checksum in it must be valid.
+grep -Eq "offloads: tun-tso,tun-uso,udp-gso,udp-gro,tcp-gro " "$D/log2" || fail "twilld did not enable every offload: $(grep offload "$D/log2")"
+ip netns exec "$H2" ethtool -K eth0 tx-udp-segmentation off >/dev/null || fail "ethtool could not turn off tx-udp-segmentation"
+capture_start "$H2" eth0 4000 "$D/wire.pcap" "udp dst port 8472 and src host 192.0.2.12"
 tcp_transfer "$H2-p1" "$H1-p2" "$(topo_pod_ip "$P" 1 2)" 100 "twill->flannel"
+capture_wait "$D/wire.pcap" 20
+cat >"$D/checksums.py" <<'EOF'
+import struct, sys
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return s
+data = open(sys.argv[1], "rb").read()
+off, frames, segments, bad = 24, 0, 0, []
+while off + 16 <= len(data):
+    caplen = struct.unpack_from("<I", data, off + 8)[0]
+    f = data[off + 16: off + 16 + caplen]
+    off += 16 + caplen
+    frames += 1
+    ihl = (f[14] & 15) * 4
+    inner = f[14 + ihl + 8 + 8 + 14:]            # outer Ethernet, IP, UDP, VXLAN, inner Ethernet
+    if len(inner) < 40 or inner[0] != 0x45 or inner[9] != 6:
+        continue
+    total = struct.unpack_from("!H", inner, 2)[0]
+    if total != len(inner) or total > 1450:
+        bad.append(f"frame {frames}: inner length {total} for {len(inner)} bytes (not segmented?)"); continue
+    if csum(inner[:20]) != 0xffff:
+        bad.append(f"frame {frames}: inner IPv4 header checksum wrong")
+    tcp = inner[20:total]
+    pseudo = inner[12:20] + struct.pack("!BBH", 0, 6, len(tcp))
+    if csum(pseudo + tcp) != 0xffff:
+        bad.append(f"frame {frames}: inner TCP checksum wrong (seq {struct.unpack_from('!I', tcp, 4)[0]})")
+    if total - 20 - (tcp[12] >> 4) * 4 > 1000:
+        segments += 1
+print("; ".join(bad[:5]), f"{frames} frames, {segments} full-size TCP segments, {len(bad)} bad")
+sys.exit(1 if bad or segments < 1000 else 0)
+EOF
+verdict=$("$PY" "$D/checksums.py" "$D/wire.pcap") || fail "inner checksums on the wire are wrong: $verdict"
+log "twill->flannel on the wire, offloads on: $verdict"
 
 sleep 0.6
 for r in unknown_peer spoofed_inner_source not_for_this_host wrong_vni inner_mac_not_ours vxlan_flag_missing; do

@@ -1,10 +1,13 @@
 #!/bin/bash
-# overlay.sh FORMAT ENGINE: three hosts, two pods each, twilld everywhere on one embedded store.
-# Checks the subnet files, the store's lease format, distinct subnets, every cross-host pod pair by
-# ping (with the TTL the datapath must leave), and a checksummed 100 MiB TCP transfer.
+# overlay.sh FORMAT ENGINE [OFFLOADS]: three hosts, two pods each, twilld everywhere on one embedded
+# store. Checks the subnet files, the store's lease format, distinct subnets, every cross-host pod
+# pair by ping (with the TTL the datapath must leave), and a checksummed 100 MiB TCP transfer, with
+# the offloads given (twilld's --offloads: auto, none or a list) and proof from the counters that
+# they were used.
 FORMAT=${1:-vxlan}
 ENGINE=${2:-uring}
-SCENARIO="overlay-$FORMAT-$ENGINE"
+OFFLOADS=${3:-auto}
+SCENARIO="overlay-$FORMAT-$ENGINE-${OFFLOADS//,/+}"
 . "$(dirname "$0")/common.sh"
 
 case $FORMAT in udp) MTU=$((TOPO_UNDERLAY_MTU - 28)) ;; vxlan) MTU=$((TOPO_UNDERLAY_MTU - 50)) ;; *) fail "FORMAT must be udp or vxlan, got '$FORMAT'" ;; esac
@@ -18,12 +21,20 @@ new_prefix o
 D=$TMP
 topo_create "$P" "$HOSTS"
 write_net_config "$D/net.json" "$FORMAT"
-for i in $(seq 1 $HOSTS); do start_twilld "$P" "$i" "$D" "$ENGINE"; done
+for i in $(seq 1 $HOSTS); do start_twilld "$P" "$i" "$D" "$ENGINE" --offloads "$OFFLOADS"; done
 for i in $(seq 1 $HOSTS); do wait_ready "$D" "$i"; done
+case $OFFLOADS in auto) WANTED="tun-tso tun-uso udp-gso udp-gro tcp-gro" ;; none) WANTED="" ;; *) WANTED=${OFFLOADS//,/ } ;; esac
+ENABLED=$(sed -n 's/.*offloads: \([a-z,-]*\) (asked for.*/\1/p' "$D/log1" | head -1)
 for i in $(seq 1 $HOSTS); do
     grep -q "I/O engine: $ENGINE" "$D/log$i" || fail "host $i: the log does not say 'I/O engine: $ENGINE'"
+    # Each offload asked for is on, or the log says why the kernel refused it.
+    for o in $WANTED; do
+        grep -Eq "offloads: ([a-z-]+,)*$o[,( ]" "$D/log$i" || grep -q "offload $o off:" "$D/log$i" \
+            || fail "host $i: offload $o neither enabled nor refused with a reason: $(grep offload "$D/log$i")"
+    done
 done
-log "$HOSTS daemons ready ($FORMAT, $ENGINE)"
+has_offload() { [[ ",$ENABLED," == *",$1,"* ]]; }
+log "$HOSTS daemons ready ($FORMAT, $ENGINE, offloads ${ENABLED:-none})"
 
 # The subnet files, byte for byte what flannel writes (the CNI plugin and Docker parse them).
 SUBNET=()
@@ -159,6 +170,20 @@ sent=$(stat_value "$D/stats1" sentPackets)
 recv2=$(stat_value "$D/stats2" receivedPackets)
 # At least one datagram per full-size segment (about 700 per MiB).
 [ "$sent" -gt $((TRANSFER_MB * 650)) ] && [ "$recv2" -gt $((TRANSFER_MB * 650)) ] || fail "counters do not show the transfer: host 1 sent $sent, host 2 received $recv2"
+# The offloads did their work: superpackets cut into many datagrams, runs written as one packet.
+read1=$(stat_value "$D/stats1" tunReadPackets)
+written2=$(stat_value "$D/stats2" tunWritePackets)
+if has_offload tun-tso; then
+    [ "$sent" -gt $((read1 * 3)) ] || fail "tun-tso on, yet host 1 sent $sent datagrams for $read1 TUN reads"
+elif [ -z "$ENABLED" ] || [ "$ENABLED" = none ]; then
+    [ "$sent" -le "$read1" ] || fail "no offloads, yet host 1 sent $sent datagrams for $read1 TUN reads"
+fi
+if has_offload tcp-gro; then
+    [ "$recv2" -gt $((written2 * 3)) ] || fail "tcp-gro on, yet host 2 wrote $written2 TUN packets for $recv2 datagrams"
+else
+    [ "$written2" -ge $((recv2 * 9 / 10)) ] || fail "tcp-gro off, yet host 2 wrote $written2 TUN packets for $recv2 datagrams"
+fi
+log "offload counters: host 1 read $read1 from the TUN and sent $sent; host 2 received $recv2 and wrote $written2"
 nonzero=$(for i in $(seq 1 $HOSTS); do awk -v h="$i" '/^drop_/ && $2 != 0 { printf "h%s %s=%s ", h, $1, $2 }' "$D/stats$i"; done)
 log "counters: host 1 sent $sent, host 2 received $recv2; other drops: ${nonzero:-none}"
-log "PASS overlay $FORMAT $ENGINE in $((SECONDS - START_TIME))s"
+log "PASS overlay $FORMAT $ENGINE $OFFLOADS in $((SECONDS - START_TIME))s"

@@ -154,7 +154,17 @@ struct IntegrationTests {
     @Test("overlay: 3 hosts x 2 pods, all cross-host pings with TTL 61, 100 MiB checksummed TCP",
           arguments: ["udp", "vxlan"], ["uring", "syscalls"])
     func overlay(format: String, engine: String) async throws {
-        try await expectScenario("overlay.sh", [format, engine])
+        try await expectScenario("overlay.sh", [format, engine, "auto"])
+    }
+
+    /// Every offload off on its own, only one on, and none at all: a kernel that lacks or breaks one
+    /// still gets a working overlay.
+    @Test("overlay with offloads switched", arguments: [
+        "none", "tun-uso,udp-gso,udp-gro,tcp-gro", "tun-tso,tun-uso,udp-gro,tcp-gro", "tun-tso,tun-uso,udp-gso,tcp-gro",
+        "tun-tso,tun-uso,udp-gso,udp-gro", "tun-tso", "udp-gro,tcp-gro",
+    ])
+    func overlayOffloads(offloads: String) async throws {
+        try await expectScenario("overlay.sh", ["vxlan", offloads.hasPrefix("tun-tso") ? "syscalls" : "uring", offloads])
     }
 
     @Test("interop: a kernel flannel.1 host and a twilld host, both directions")
