@@ -1,43 +1,72 @@
 import Synchronization
 import TwillIO
 
-/// The forwarding engine of one host: an egress thread (TUN -> UDP) and an ingress thread
-/// (UDP -> TUN), each with its own packet pool and its own I/O engine instance.
+/// The forwarding engine of one host: per TUN queue an egress thread (TUN -> UDP) and an ingress
+/// thread (UDP -> TUN), each with its own packet pool and its own I/O engine instance.
+///
+/// With several queues the kernel spreads flows over the TUN queues by hash and over the receive
+/// sockets (SO_REUSEPORT on the overlay port) by the outer addresses and ports; each queue sends from
+/// its own socket and so its own source port, which keeps a flow on one queue at both ends.
 public final class Forwarder: Sendable {
     public let config: ForwarderConfiguration
     public let counters: DatapathCounters
     public let peers: PeerDirectory
     private let tun: TunDevice
-    private let socket: UDPSocket
+    private let receiveSockets: [UDPSocket]
+    private let sendSockets: [UDPSocket]
     private let signal = StopSignal()
     private let threads = Mutex<[DatapathThread]>([])
     private let failures = Mutex<[String]>([])
     private let running = Atomic<Int>(0)
 
-    public init(config: ForwarderConfiguration, tun: TunDevice, socket: UDPSocket, peers: PeerDirectory,
-                counters: DatapathCounters = DatapathCounters()) {
+    /// - Parameters:
+    ///   - sockets: one receive socket per TUN queue (bound to the overlay port).
+    ///   - sendSockets: one per queue to send from; empty sends from the receive sockets.
+    public init(config: ForwarderConfiguration, tun: TunDevice, sockets: [UDPSocket], sendSockets: [UDPSocket] = [],
+                peers: PeerDirectory, counters: DatapathCounters = DatapathCounters()) {
+        precondition(sockets.count == tun.queues.count, "one receive socket per TUN queue")
+        precondition(sendSockets.isEmpty || sendSockets.count == tun.queues.count, "one send socket per TUN queue")
         self.config = config
         self.tun = tun
-        self.socket = socket
+        self.receiveSockets = sockets
+        self.sendSockets = sendSockets
         self.peers = peers
         self.counters = counters
     }
 
-    /// Starts both loops on their own threads.
+    /// One queue: the TUN's only queue and one socket for both directions.
+    public convenience init(config: ForwarderConfiguration, tun: TunDevice, socket: UDPSocket, peers: PeerDirectory,
+                            counters: DatapathCounters = DatapathCounters()) {
+        self.init(config: config, tun: tun, sockets: [socket], peers: peers, counters: counters)
+    }
+
+    public var queueCount: Int { tun.queues.count }
+
+    /// Starts both loops of every queue on their own threads.
     public func start() {
         let config = config
         var loopConfig = config
         loopConfig.batchSize = config.effectiveBatchSize
-        let ioConfig = PacketIOConfiguration(tunFD: tun.queues[0], udpFD: socket.fd, batchSize: loopConfig.batchSize,
-                                             disableMultishotRead: config.disableMultishotRead,
-                                             udpGRO: config.offloads.contains(.udpGRO))
         let context = LoopContext(config: loopConfig, directory: peers, counters: counters, stop: signal)
-        // A TUN with virtio headers needs the offload loops even when only the checksum offload is on.
-        let started = tun.vnetHeader
-            ? [spawn("twill-egress", ioConfig, OffloadEgressLoop(context)),
-               spawn("twill-ingress", ioConfig, OffloadIngressLoop(context))]
-            : [spawn("twill-egress", ioConfig, EgressLoop(context)),
-               spawn("twill-ingress", ioConfig, IngressLoop(context))]
+        var started: [DatapathThread] = []
+        for q in 0..<tun.queues.count {
+            func io(_ udp: Int32) -> PacketIOConfiguration {
+                PacketIOConfiguration(tunFD: tun.queues[q], udpFD: udp, batchSize: loopConfig.batchSize,
+                                      disableMultishotRead: config.disableMultishotRead,
+                                      udpGRO: config.offloads.contains(.udpGRO))
+            }
+            let send = io(sendSockets.isEmpty ? receiveSockets[q].fd : sendSockets[q].fd)
+            let receive = io(receiveSockets[q].fd)
+            let suffix = tun.queues.count > 1 ? "-\(q)" : ""
+            // A TUN with virtio headers needs the offload loops even when only the checksum offload is on.
+            if tun.vnetHeader {
+                started.append(spawn("twill-egress" + suffix, send, OffloadEgressLoop(context)))
+                started.append(spawn("twill-ingress" + suffix, receive, OffloadIngressLoop(context)))
+            } else {
+                started.append(spawn("twill-egress" + suffix, send, EgressLoop(context)))
+                started.append(spawn("twill-ingress" + suffix, receive, IngressLoop(context)))
+            }
+        }
         threads.withLock { $0 += started }
     }
 
@@ -58,8 +87,8 @@ public final class Forwarder: Sendable {
         }
     }
 
-    /// Both loops are running (neither failed to start nor ended).
-    public var isRunning: Bool { running.load(ordering: .relaxed) == 2 && !signal.isStopped }
+    /// Every loop is running (none failed to start or ended).
+    public var isRunning: Bool { running.load(ordering: .relaxed) == 2 * tun.queues.count && !signal.isStopped }
 
     /// Errors that stopped a loop, if any.
     public var loopFailures: [String] { failures.withLock { $0 } }

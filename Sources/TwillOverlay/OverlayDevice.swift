@@ -9,9 +9,12 @@ public final class OverlayDevice: Sendable {
     public let network: IPv4Subnet
     public let address: IPv4Address
 
-    /// - Parameter vnetHeader: open the TUN with IFF_VNET_HDR (needed by every TUN offload).
-    public init(name: String, lease: IPv4Subnet, network: IPv4Subnet, mtu: Int, vnetHeader: Bool = false) throws {
-        let tun = try TunDevice(name: name, vnetHeader: vnetHeader)
+    /// - Parameters:
+    ///   - queues: TUN queues (IFF_MULTI_QUEUE when more than one).
+    ///   - vnetHeader: open the TUN with IFF_VNET_HDR (needed by every TUN offload).
+    public init(name: String, lease: IPv4Subnet, network: IPv4Subnet, mtu: Int, queues: Int = 1,
+                vnetHeader: Bool = false) throws {
+        let tun = try TunDevice(name: name, queueCount: queues, vnetHeader: vnetHeader)
         do {
             let nl = try Netlink()
             try nl.setLink(tun.name, up: true, mtu: mtu)

@@ -45,19 +45,24 @@ final class Daemon: Service {
 
         let mtu = config.mtu(underlayMTU: o.underlay.mtu)
         let device = try OverlayDevice(name: o.tunName, lease: lease.subnet, network: config.network, mtu: mtu,
-                                       vnetHeader: o.offloads.needsVnetHeader)
-        logger.info("device \(device.name): \(lease.subnet.address)/32, MTU \(mtu) (underlay \(o.underlay.name) MTU \(o.underlay.mtu)), route \(config.network)")
-        let socket: UDPSocket
+                                       queues: o.queues, vnetHeader: o.offloads.needsVnetHeader)
+        logger.info("device \(device.name): \(lease.subnet.address)/32, MTU \(mtu) (underlay \(o.underlay.name) MTU \(o.underlay.mtu)), route \(config.network), \(o.queues) queue\(o.queues == 1 ? "" : "s")")
+        var sockets: [UDPSocket] = []
+        var sendSockets: [UDPSocket] = []
         let choice: IOEngineChoice
         do {
-            socket = try await bindOverlayPort(o.publicIP, config.backend.port)
+            for _ in 0..<o.queues {
+                sockets.append(try await bindOverlayPort(o.publicIP, config.backend.port, reusePort: o.queues > 1))
+                // Each queue sends from a port of its own, so the peer's receive sockets split flows too.
+                if o.queues > 1 { sendSockets.append(try UDPSocket(bind: .v4(o.publicIP), port: 0)) }
+            }
             choice = try IOEngineSelector.choose(o.engine)
         } catch {
             device.close()
             throw error
         }
         logger.info("I/O engine: \(choice.kind) (\(choice.reason))")
-        let probe = OffloadProbe.enable(o.offloads, tun: device.tun, sockets: [socket.fd])
+        let probe = OffloadProbe.enable(o.offloads, tun: device.tun, sockets: (sockets + sendSockets).map(\.fd))
         for (name, reason) in probe.refused { logger.warning("offload \(name) off: \(reason)") }
         logger.info("offloads: \(probe.enabled) (asked for \(o.offloads))")
         let slotSize = ForwarderConfiguration.slotSize(underlayMTU: o.underlay.mtu, offloads: probe.enabled)
@@ -73,7 +78,7 @@ final class Daemon: Service {
                 icmpSource: config.network.address, engine: choice, batchSize: o.batchSize,
                 poolSlots: ForwarderConfiguration.poolSlots(slotSize: slotSize), slotSize: slotSize,
                 offloads: probe.enabled),
-            tun: device.tun, socket: socket, peers: directory)
+            tun: device.tun, sockets: sockets, sendSockets: sendSockets, peers: directory)
         forwarder.start()
         try? await Task.sleep(for: .milliseconds(50))
         if !forwarder.loopFailures.isEmpty {
@@ -122,12 +127,12 @@ final class Daemon: Service {
 
     /// Binds the overlay port. A predecessor killed with SIGKILL can hold it for a moment after it is
     /// reaped (its io_uring requests are torn down asynchronously), so EADDRINUSE is retried for 5 s.
-    func bindOverlayPort(_ address: IPv4Address, _ port: UInt16) async throws -> UDPSocket {
+    func bindOverlayPort(_ address: IPv4Address, _ port: UInt16, reusePort: Bool) async throws -> UDPSocket {
         let deadline = ContinuousClock.now + .seconds(5)
         var logged = false
         while true {
             let result: Result<UDPSocket, IOError>
-            do { result = .success(try UDPSocket(bind: .v4(address), port: port)) } catch { result = .failure(error) }
+            do { result = .success(try UDPSocket(bind: .v4(address), port: port, reusePort: reusePort)) } catch { result = .failure(error) }
             switch result {
             case .success(let socket):
                 return socket

@@ -18,6 +18,7 @@ struct DaemonOptions: Sendable {
     var batchSize: Int
     var statsFile: String?
     var offloads: Offloads
+    var queues: Int
     var etcd: EtcdOptions?
 
     /// Where the shared state lives when etcd is used.
@@ -59,6 +60,8 @@ struct DaemonOptions: Sendable {
         self.batchSize = c.batchSize
         self.statsFile = c.statsFile
         self.offloads = (try? Offloads.parse(c.offloads).get()) ?? []
+        // Two datapath threads per queue: half the cores keeps one thread per core.
+        self.queues = c.queues ?? max(1, min(8, ProcessInfo.processInfo.activeProcessorCount / 2))
         self.etcd = c.etcdEndpoints.map { list in
             EtcdOptions(endpoints: list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
                             .filter { !$0.isEmpty },

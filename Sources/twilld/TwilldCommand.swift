@@ -75,6 +75,9 @@ struct TwilldCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Offloads: auto (every one the kernel grants), none, or a comma list of tun-tso, tun-uso, udp-gso, udp-gro, tcp-gro.", valueName: "list"))
     var offloads: String = "auto"
 
+    @Option(help: ArgumentHelp("Datapath queues (TUN queues and sockets, two threads each). Default: half the cores, at least 1, at most 8.", valueName: "n"))
+    var queues: Int?
+
     @Option(help: ArgumentHelp("Write the datapath counters to this file every 0.5 s.", valueName: "path"))
     var statsFile: String?
 
@@ -86,7 +89,7 @@ struct TwilldCommand: AsyncParsableCommand {
         "etcd-endpoints", "etcd-prefix", "etcd-cafile", "etcd-certfile", "etcd-keyfile", "etcd-username",
         "etcd-password", "local-store", "net-config-path", "iface", "public-ip", "subnet-file",
         "subnet-lease-renew-margin", "subnet-lease-ttl", "io-engine", "tun-name", "vtep-mac-file", "batch-size",
-        "stats-file", "log-level", "offloads",
+        "stats-file", "log-level", "offloads", "queues",
     ]
     /// Options that are switches rather than values.
     static let flagNames: Set<String> = []
@@ -100,6 +103,9 @@ struct TwilldCommand: AsyncParsableCommand {
         }
         guard (1...1024).contains(batchSize) else {
             throw ValidationError("--batch-size must be 1...1024, got \(batchSize)")
+        }
+        if let queues, !(1...64).contains(queues) {
+            throw ValidationError("--queues must be 1...64, got \(queues)")
         }
         if case .failure(let e) = Offloads.parse(offloads) {
             throw ValidationError("--offloads: \(e)")

@@ -1,5 +1,5 @@
 #!/bin/bash
-# overlay.sh FORMAT ENGINE [OFFLOADS]: three hosts, two pods each, twilld everywhere on one embedded
+# overlay.sh FORMAT ENGINE [OFFLOADS [QUEUES]]: three hosts, two pods each, twilld everywhere on one embedded
 # store. Checks the subnet files, the store's lease format, distinct subnets, every cross-host pod
 # pair by ping (with the TTL the datapath must leave), and a checksummed 100 MiB TCP transfer, with
 # the offloads given (twilld's --offloads: auto, none or a list) and proof from the counters that
@@ -7,7 +7,8 @@
 FORMAT=${1:-vxlan}
 ENGINE=${2:-uring}
 OFFLOADS=${3:-auto}
-SCENARIO="overlay-$FORMAT-$ENGINE-${OFFLOADS//,/+}"
+QUEUES=${4:-1}
+SCENARIO="overlay-$FORMAT-$ENGINE-${OFFLOADS//,/+}-q$QUEUES"
 . "$(dirname "$0")/common.sh"
 
 case $FORMAT in udp) MTU=$((TOPO_UNDERLAY_MTU - 28)) ;; vxlan) MTU=$((TOPO_UNDERLAY_MTU - 50)) ;; *) fail "FORMAT must be udp or vxlan, got '$FORMAT'" ;; esac
@@ -21,7 +22,7 @@ new_prefix o
 D=$TMP
 topo_create "$P" "$HOSTS"
 write_net_config "$D/net.json" "$FORMAT"
-for i in $(seq 1 $HOSTS); do start_twilld "$P" "$i" "$D" "$ENGINE" --offloads "$OFFLOADS"; done
+for i in $(seq 1 $HOSTS); do start_twilld "$P" "$i" "$D" "$ENGINE" --offloads "$OFFLOADS" --queues "$QUEUES"; done
 for i in $(seq 1 $HOSTS); do wait_ready "$D" "$i"; done
 case $OFFLOADS in auto) WANTED="tun-tso tun-uso udp-gso udp-gro tcp-gro" ;; none) WANTED="" ;; *) WANTED=${OFFLOADS//,/ } ;; esac
 ENABLED=$(sed -n 's/.*offloads: \([a-z,-]*\) (asked for.*/\1/p' "$D/log1" | head -1)
@@ -156,6 +157,45 @@ wait_stat "$D/stats1" drop_ttl_expired 1 3 || true
     && [ "$(stat_value "$D/stats1" icmpErrorsSent)" = 2 ] \
     || fail "host 1 should count 1 no_route, 1 ttl_expired, 2 ICMP errors: $(grep -E 'no_route|ttl_expired|icmpErrors' "$D/stats1" | paste -sd' ')"
 log "MTU-sized DF ping passes; net unreachable and time exceeded come from 10.244.0.0"
+
+# Several queues: flows spread over the TUN queues, and each queue sends from its own socket, so the
+# outer source port follows the inner flow: 32 UDP flows must leave over at least two source ports,
+# each flow over exactly one.
+if [ "$QUEUES" -gt 1 ]; then
+    grep -q "$QUEUES queues" "$D/log1" || fail "host 1 did not start $QUEUES queues: $(grep 'device twill0' "$D/log1")"
+    capture_start "$P-h1" eth0 96 "$D/mq.pcap" "udp and src host 192.0.2.11 and dst host 192.0.2.12"
+    ip netns exec "$P-h1-p1" "$PY" - "$B" <<'EOF'
+import socket, sys, time
+for round in range(3):
+    for port in range(40000, 40032):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("", port))
+        s.sendto(b"flow %d" % port, (sys.argv[1], 9))
+        s.close()
+    time.sleep(0.05)
+EOF
+    capture_wait "$D/mq.pcap" 10
+    spread=$("$PY" - "$D/mq.pcap" "$FORMAT" <<'EOF'
+import struct, sys
+data, fmt = open(sys.argv[1], "rb").read(), sys.argv[2]
+off, flows = 24, {}
+while off + 16 <= len(data):
+    caplen = struct.unpack_from("<I", data, off + 8)[0]
+    f = data[off + 16: off + 16 + caplen]
+    off += 16 + caplen
+    outer_port = struct.unpack_from("!H", f, 34)[0]
+    inner = f[42 + (22 if fmt == "vxlan" else 0):]
+    if len(inner) >= 28 and inner[9] == 17:
+        flows.setdefault(struct.unpack_from("!H", inner, 20)[0], set()).add(outer_port)
+ports = set().union(*flows.values()) if flows else set()
+split = [p for p, s in flows.items() if len(s) > 1]
+print(f"{len(flows)} flows over {len(ports)} outer source ports, {len(split)} flows on more than one")
+sys.exit(0 if len(flows) >= 30 and len(ports) >= 2 and not split else 1)
+EOF
+) || fail "multi-queue: flows did not spread over queues, one outer port each: $spread"
+    log "multi-queue ($QUEUES): $spread"
+fi
 
 tcp_transfer "$P-h1-p1" "$P-h2-p2" "$(topo_pod_ip "$P" 2 2)" "$TRANSFER_MB" "h1-p1->h2-p2"
 

@@ -167,6 +167,13 @@ struct IntegrationTests {
         try await expectScenario("overlay.sh", ["vxlan", offloads.hasPrefix("tun-tso") ? "syscalls" : "uring", offloads])
     }
 
+    @Test("overlay with 3 queues: flows spread, one outer source port per flow", arguments: [
+        ("vxlan", "uring"), ("udp", "syscalls"),
+    ])
+    func overlayQueues(format: String, engine: String) async throws {
+        try await expectScenario("overlay.sh", [format, engine, "auto", "3"])
+    }
+
     @Test("interop: a kernel flannel.1 host and a twilld host, both directions")
     func interop() async throws {
         try await expectScenario("interop.sh")
