@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "twilld", targets: ["twilld"]),
         .executable(name: "twill-etcd-bench", targets: ["twill-etcd-bench"]),
         .executable(name: "twill-noring", targets: ["twill-noring"]),
+        .executable(name: "twill-cni", targets: ["twill-cni"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -55,6 +56,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: [.swiftLanguageMode(.v6)]),
+        // The CNI plugin: only TwillControl, so it builds without the datapath or etcd.
+        .executableTarget(name: "twill-cni", dependencies: ["TwillControl"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .executableTarget(name: "twill-noring", dependencies: ["CSeccomp", "TwillIO", "TwillWire"],
                           swiftSettings: [.swiftLanguageMode(.v6)]),
         // The library guide's example (Docs/Library.md shows this file): built with everything else.

@@ -40,11 +40,27 @@ public struct SubnetFile: Sendable, Equatable {
     /// The file's values, or nil when it is missing or lacks a valid network, subnet, MTU or IPMASQ.
     /// Other lines (IPv6 entries, comments) are ignored.
     public static func read(_ path: String = SubnetFile.defaultPath) -> SubnetFile? {
-        guard let bytes = try? AtomicFile.contents(of: path) else { return nil }
-        return parse(String(decoding: bytes, as: UTF8.self))
+        try? load(path)
+    }
+
+    /// Like `read`, saying what is wrong.
+    public static func load(_ path: String = SubnetFile.defaultPath) throws(SubnetFileError) -> SubnetFile {
+        let bytes: [UInt8]?
+        do {
+            bytes = try AtomicFile.contents(of: path)
+        } catch {
+            throw SubnetFileError(path: path, kind: .unreadable(reason: error.reason))
+        }
+        guard let bytes else { throw SubnetFileError(path: path, kind: .missing) }
+        return try decode(String(decoding: bytes, as: UTF8.self), path: path)
     }
 
     public static func parse(_ text: String) -> SubnetFile? {
+        try? decode(text, path: "")
+    }
+
+    /// The values in `text`; `path` only names the file in the error.
+    public static func decode(_ text: String, path: String) throws(SubnetFileError) -> SubnetFile {
         var values: [String: String] = [:]
         for line in text.split(whereSeparator: \.isNewline) {
             let trimmed = trim(line)
@@ -56,11 +72,17 @@ public struct SubnetFile: Sendable, Equatable {
             }
             values[trim(trimmed[..<equals])] = value
         }
-        guard let network = values["FLANNEL_NETWORK"].flatMap({ IPv4Subnet($0, strict: false) }),
-              let subnet = values["FLANNEL_SUBNET"].flatMap({ IPv4Subnet($0, strict: false) }),
-              let mtu = values["FLANNEL_MTU"].flatMap({ Int($0) }), mtu > 0,
-              let ipMasq = values["FLANNEL_IPMASQ"].flatMap({ Bool($0) })
-        else { return nil }
+        func value<T>(_ name: String, _ rule: String, _ convert: (String) -> T?) throws(SubnetFileError) -> T {
+            guard let text = values[name] else { throw SubnetFileError(path: path, kind: .variableMissing(name)) }
+            guard let converted = convert(text) else {
+                throw SubnetFileError(path: path, kind: .variableInvalid(name, value: text, rule: rule))
+            }
+            return converted
+        }
+        let network = try value("FLANNEL_NETWORK", "must be an IPv4 CIDR such as 10.5.0.0/16") { IPv4Subnet($0, strict: false) }
+        let subnet = try value("FLANNEL_SUBNET", "must be an IPv4 CIDR such as 10.5.72.1/24") { IPv4Subnet($0, strict: false) }
+        let mtu = try value("FLANNEL_MTU", "must be a positive whole number") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
+        let ipMasq = try value("FLANNEL_IPMASQ", "must be true or false") { Bool($0) }
         return SubnetFile(network: network, subnet: subnet, mtu: mtu, ipMasq: ipMasq)
     }
 

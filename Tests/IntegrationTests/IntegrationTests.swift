@@ -215,6 +215,14 @@ struct IntegrationTests {
         try await expectScenario("etcd-faults.sh")
     }
 
+    @Test("cni: twill-cni ADD/CHECK/DEL/VERSION through bridge + host-local, pods on two hosts ping and move TCP",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/lib/cni/bridge")
+                       && IntegrationEnvironment.hasTool("iptables"),
+                   "needs containernetworking-plugins (/usr/lib/cni) and iptables"))
+    func cni() async throws {
+        try await expectScenario("cni.sh")
+    }
+
     // Guards a fixed bug: fixed 2048-byte slots dropped every inner packet above about 1982 bytes on a
     // jumbo-frame underlay although twilld advertised an MTU of 8950.
     @Test("mtu: a 9000-byte underlay, full-size overlay packets and TCP cross")
