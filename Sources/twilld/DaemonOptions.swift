@@ -18,6 +18,10 @@ struct DaemonOptions: Sendable {
     var batchSize: Int
     var statsFile: String?
     var etcd: EtcdOptions?
+    /// Where /healthz, /readyz and /metrics are served; nil with --healthz-port 0.
+    var healthz: (host: String, port: Int)?
+    var ipMasq: Bool
+    var masqueradeResync: Duration
 
     /// Where the shared state lives when etcd is used.
     struct EtcdOptions: Sendable {
@@ -57,6 +61,9 @@ struct DaemonOptions: Sendable {
         self.vtepMACFile = c.vtepMACFile ?? "/var/lib/twill/vtep-mac-\(publicIP)"
         self.batchSize = c.batchSize
         self.statsFile = c.statsFile
+        self.healthz = c.healthzPort == 0 ? nil : (c.healthzIP, c.healthzPort)
+        self.ipMasq = c.ipMasq
+        self.masqueradeResync = .seconds(c.iptablesResync)
         self.etcd = c.etcdEndpoints.map { list in
             EtcdOptions(endpoints: list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
                             .filter { !$0.isEmpty },
