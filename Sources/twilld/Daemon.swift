@@ -156,9 +156,10 @@ final class Daemon: Service {
             }
             try? await gracefulShutdown()
             status.stopping()
-            notifier.stopping(status: "stopping: removing \(device.name), keeping lease \(lease.subnet)")
             group.cancelAll()
         }
+        // After the group: no watchdog ping can follow STOPPING=1.
+        notifier.stopping(status: "stopping: removing \(device.name), keeping lease \(lease.subnet)")
         forwarder.stop()
         masquerade?.remove()
         if let path = o.statsFile {

@@ -32,8 +32,8 @@ final class IPMasquerade: Sendable {
         let expected = applied.withLock { $0 }
         let current = try? run([nft] + MasqueradeRules.listArguments)
         if let current, current == expected { return false }
-        logger.warning("ip-masq: table \(MasqueradeRules.family) \(MasqueradeRules.table) \(current == nil ? "is missing" : "was changed"); restoring it")
         try apply()
+        logger.warning("ip-masq: table \(MasqueradeRules.family) \(MasqueradeRules.table) \(current == nil ? "was missing" : "had been changed"); restored it")
         return true
     }
 
