@@ -102,7 +102,7 @@ final class Daemon: Service {
             throw DaemonError.datapath(forwarder.loopFailures.joined(separator: "; "))
         }
         // Offloads in use: none are exposed by the forwarder yet.
-        status.datapathStarted(.init(forwarder: forwarder, directory: directory, format: format,
+        status.datapathStarted(.init(forwarder: forwarder, directory: directory, subnet: lease.subnet, format: format,
                                      engine: choice.kind.rawValue, offloads: []))
         let masquerade: IPMasquerade?
         do {

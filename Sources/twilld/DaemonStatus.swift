@@ -11,6 +11,8 @@ final class DaemonStatus: Sendable {
     struct Datapath: Sendable {
         let forwarder: Forwarder
         let directory: PeerDirectory
+        /// The subnet the device and the forwarder were set up for.
+        let subnet: IPv4Subnet
         let format: EncapsulationFormat
         /// `IOEngineKind.rawValue`: uring or syscalls.
         let engine: String
@@ -56,6 +58,9 @@ final class DaemonStatus: Sendable {
         }
         guard let datapath = s.datapath else { return (false, "lease \(lease.subnet) held; datapath not started yet") }
         guard datapath.forwarder.isRunning else { return (false, "datapath not running") }
+        guard lease.subnet == datapath.subnet else {
+            return (false, "the lease is now \(lease.subnet) but the datapath serves \(datapath.subnet): restart twilld")
+        }
         return (true, "ok: lease \(lease.subnet) until \(Self.timestamp(lease.expiration)), datapath running")
     }
 

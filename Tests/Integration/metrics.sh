@@ -149,7 +149,9 @@ for bad in "--healthz-port 70000" "--healthz-ip nowhere" "--iptables-resync 0"; 
     out=$(ip netns exec "$P-h3" "$BIN/twilld" $bad 2>&1) && fail "twilld accepted $bad"
     grep -q -- "${bad%% *} must be" <<<"$out" || fail "twilld $bad: no message naming the flag: $out"
 done
-log "port in use and bad values are refused naming the flag"
+out=$(ip netns exec "$P-h3" env FLANNELD_HEALTHZ_PORT=70000 "$BIN/twilld" 2>&1) && fail "twilld accepted FLANNELD_HEALTHZ_PORT=70000"
+grep -q -- "--healthz-port must be" <<<"$out" || fail "FLANNELD_HEALTHZ_PORT=70000: no message naming the flag: $out"
+log "port in use and bad values (flags and FLANNELD_*) are refused naming the flag"
 
 # The store becomes unreadable: renewals fail until the lease expires; readiness follows.
 cp "$D/store.json" "$TMP/store.good"
