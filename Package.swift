@@ -26,6 +26,9 @@ let package = Package(
         // Already resolved for async-http-client; named so TwillEtcd imports what it uses explicitly.
         .package(url: "https://github.com/apple/swift-nio", from: "2.60.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.25.0"),
+        // twilld's /metrics endpoint only.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CLiburing", path: "Sources/CLiburing"),
@@ -55,6 +58,11 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: [.swiftLanguageMode(.v6)]),
         // The CNI plugin: only TwillControl, so it builds without the datapath or etcd.
         .executableTarget(name: "twill-cni", dependencies: ["TwillControl"], swiftSettings: [.swiftLanguageMode(.v6)]),

@@ -12,35 +12,56 @@ import TwillWire
 final class Daemon: Service {
     let options: DaemonOptions
     let logger: Logger
+    let status = DaemonStatus()
+    let metrics = DaemonMetrics()
+    let notifier = SystemdNotifier()
 
-    init(options: DaemonOptions, logger: Logger) throws {
+    init(options: DaemonOptions, logger: Logger) {
         self.options = options
         self.logger = logger
     }
 
     func run() async throws {
-        let store = try makeStore()
+        // Serving first: /healthz answers (and /readyz says why not ready) while the store is awaited.
+        let server = try await startHealthServer()
         do {
-            try await run(with: store)
-        } catch {
+            let store = try makeStore()
+            do {
+                try await run(with: store)
+            } catch {
+                try? await (store as? EtcdLeaseStore)?.shutdown()
+                throw error
+            }
             try? await (store as? EtcdLeaseStore)?.shutdown()
+        } catch {
+            await server?.close()
             throw error
         }
-        try? await (store as? EtcdLeaseStore)?.shutdown()
+        await server?.close()
+    }
+
+    private func startHealthServer() async throws -> HealthServer? {
+        guard let (host, port) = options.healthz else { return nil }
+        let server = try await HealthServer(host: host, port: port) { [status, metrics] path in
+            HealthEndpoints.reply(to: path, status: status, metrics: metrics)
+        }
+        logger.info("serving /healthz, /readyz and /metrics on \(server.address)")
+        return server
     }
 
     private func run(with store: any LeaseStore) async throws {
         let o = options
-        let config = try await startupRetry("reading the network config") { try await store.networkConfig() }
+        let config = try await startupRetry("reading the network config", .config) { try await store.networkConfig() }
         let format = config.backend.format
         let mac = try VTEPMACFile.loadOrCreate(path: o.vtepMACFile)
         let attributes: LeaseAttributes = format == .vxlan
             ? .vxlan(publicIP: o.publicIP, vni: config.backend.vni, vtepMAC: mac)
             : .udp(publicIP: o.publicIP)
         let previous = SubnetFile.read(o.subnetFile)?.subnet
-        let lease = try await startupRetry("acquiring a lease") {
+        let lease = try await startupRetry("acquiring a lease", .acquire) {
             try await store.acquireLease(attributes: attributes, subnetFileSubnet: previous, ttl: o.leaseTTL)
         }
+        status.leaseHeld(lease)
         logger.info("lease \(lease.subnet) for \(o.publicIP) (\(format), port \(config.backend.port)\(format == .vxlan ? ", VNI \(config.backend.vni), VTEP MAC \(mac)" : ""))")
 
         let mtu = config.mtu(underlayMTU: o.underlay.mtu)
@@ -69,8 +90,12 @@ final class Daemon: Service {
 
         var leasePeers = LeasePeers(format: format, port: config.backend.port, ownSubnet: lease.subnet)
         let directory = PeerDirectory()
-        if let initial = try? await store.leases() {
-            directory.publish(PeerTable(peers: leasePeers.peers(from: initial, logger: logger)))
+        do {
+            directory.publish(PeerTable(peers: leasePeers.peers(from: try await store.leases(), logger: logger)))
+        } catch {
+            // The watch delivers the peers once the store answers.
+            metrics.storeError(.list)
+            logger.warning("listing the leases failed: \(error); the watch will deliver them")
         }
         let forwarder = Forwarder(
             config: ForwarderConfiguration(
@@ -86,14 +111,30 @@ final class Daemon: Service {
             device.close()
             throw DaemonError.datapath(forwarder.loopFailures.joined(separator: "; "))
         }
+        // Offloads in use: none are exposed by the forwarder yet.
+        status.datapathStarted(.init(forwarder: forwarder, directory: directory, subnet: lease.subnet, format: format,
+                                     engine: choice.kind.rawValue,
+                                     offloads: Offloads.names.map { ($0.name, probe.enabled.contains($0.offload)) }))
+        let masquerade: IPMasquerade?
         do {
-            try SubnetFile(network: config.network, subnet: lease.subnet, mtu: mtu, ipMasq: false).write(to: o.subnetFile)
+            // As flanneld: the rules are in place before the subnet file tells consumers to start.
+            masquerade = try startMasquerade(network: config.network, subnet: lease.subnet)
         } catch {
             forwarder.stop()
             device.close()
             throw error
         }
-        logger.info("ready: subnet file \(o.subnetFile) written, \(directory.snapshot().table.count) peers")
+        do {
+            try SubnetFile(network: config.network, subnet: lease.subnet, mtu: mtu, ipMasq: o.ipMasq).write(to: o.subnetFile)
+        } catch {
+            masquerade?.remove()
+            forwarder.stop()
+            device.close()
+            throw error
+        }
+        let peerCount = directory.snapshot().table.count
+        logger.info("ready: subnet file \(o.subnetFile) written, \(peerCount) peers")
+        notifier.ready(status: "lease \(lease.subnet), \(peerCount) peers, \(choice.kind) engine")
 
         let watchedPeers = leasePeers
         await withTaskGroup(of: Void.self) { group in
@@ -102,6 +143,18 @@ final class Daemon: Service {
             }
             group.addTask { [self] in
                 await watchLoop(store: store, peers: watchedPeers, directory: directory)
+            }
+            if let masquerade {
+                group.addTask { await masquerade.resyncLoop(every: o.masqueradeResync) }
+            }
+            if let interval = notifier.watchdogInterval {
+                group.addTask { [notifier] in
+                    while !Task.isCancelled {
+                        // No pings once a datapath thread has stopped: systemd then restarts twilld.
+                        if forwarder.isRunning { notifier.watchdog() }
+                        do { try await Task.sleep(for: interval) } catch { return }
+                    }
+                }
             }
             if let path = o.statsFile {
                 group.addTask {
@@ -113,9 +166,13 @@ final class Daemon: Service {
                 }
             }
             try? await gracefulShutdown()
+            status.stopping()
             group.cancelAll()
         }
+        // After the group: no watchdog ping can follow STOPPING=1.
+        notifier.stopping(status: "stopping: removing \(device.name), keeping lease \(lease.subnet)")
         forwarder.stop()
+        masquerade?.remove()
         if let path = o.statsFile {
             StatsFile.write(StatsFile.text(forwarder.counters, peers: directory.snapshot().table.count,
                                            engine: choice.kind.rawValue), to: path)
@@ -160,14 +217,26 @@ final class Daemon: Service {
                                   password: e.password, logger: logger)
     }
 
+    /// `--ip-masq`: the rules installed (nil without the flag).
+    private func startMasquerade(network: IPv4Subnet, subnet: IPv4Subnet) throws -> IPMasquerade? {
+        guard options.ipMasq else { return nil }
+        let masquerade = try IPMasquerade(rules: MasqueradeRules(network: network, subnet: subnet), logger: logger)
+        try masquerade.apply()
+        logger.info("ip-masq: table \(MasqueradeRules.family) \(MasqueradeRules.table) installed for \(network) (this host \(subnet)), checked every \(options.masqueradeResync)")
+        return masquerade
+    }
+
     /// With etcd, start-up waits for etcd (and for the network config to be written), retrying with
     /// backoff and saying why each time; the embedded store's errors are final.
-    func startupRetry<T: Sendable>(_ what: String, _ body: () async throws -> T) async throws -> T {
+    func startupRetry<T: Sendable>(_ what: String, _ op: DaemonMetrics.StoreOperation,
+                                   _ body: () async throws -> T) async throws -> T {
         guard options.etcd != nil else { return try await body() }
         var delay = Duration.seconds(1)
         while true {
             do { return try await body() } catch {
                 if Task.isShuttingDownGracefully || Task.isCancelled { throw error }
+                metrics.storeError(op)
+                notifier.status("waiting: \(what) failed: \(error)")
                 logger.error("\(what) failed: \(error); retrying in \(delay)")
                 try? await Task.sleep(for: delay)
                 if Task.isShuttingDownGracefully { throw error }
@@ -185,20 +254,25 @@ final class Daemon: Service {
             do { try await Task.sleep(for: options.renewDelay(remaining: remaining)) } catch { return }
             do {
                 lease = try await store.renewLease(lease, ttl: options.leaseTTL)
+                status.leaseHeld(lease)
                 logger.debug("renewed lease \(lease.subnet) until \(lease.expiration)")
             } catch LeaseStoreError.leaseLost(let subnet) {
                 logger.warning("lease \(subnet) was lost; acquiring again")
+                status.leaseLost()
                 do {
                     let again = try await store.acquireLease(attributes: attributes, subnetFileSubnet: subnet, ttl: options.leaseTTL)
                     if again.subnet != subnet {
                         logger.error("re-acquired a different subnet \(again.subnet) (was \(subnet)); restart twilld to move to it")
                     }
                     lease = again
+                    status.leaseHeld(again)
                 } catch {
+                    metrics.storeError(.reacquire)
                     logger.warning("re-acquiring the lease failed: \(error); retrying")
                     try? await Task.sleep(for: retryDelay)
                 }
             } catch {
+                metrics.storeError(.renew)
                 logger.warning("renewing lease \(lease.subnet) failed: \(error); retrying")
                 do { try await Task.sleep(for: retryDelay) } catch { return }
             }
@@ -223,6 +297,7 @@ final class Daemon: Service {
                 }
             } catch {
                 if Task.isCancelled { return }
+                metrics.storeError(.watch)
                 logger.warning("watching leases failed: \(error); retrying")
             }
             try? await Task.sleep(for: .seconds(1))

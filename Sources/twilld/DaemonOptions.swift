@@ -20,6 +20,10 @@ struct DaemonOptions: Sendable {
     var offloads: Offloads
     var queues: Int
     var etcd: EtcdOptions?
+    /// Where /healthz, /readyz and /metrics are served; nil with --healthz-port 0.
+    var healthz: (host: String, port: Int)?
+    var ipMasq: Bool
+    var masqueradeResync: Duration
 
     /// Where the shared state lives when etcd is used.
     struct EtcdOptions: Sendable {
@@ -62,6 +66,9 @@ struct DaemonOptions: Sendable {
         self.offloads = (try? Offloads.parse(c.offloads).get()) ?? []
         // Two datapath threads per queue: half the cores keeps one thread per core.
         self.queues = c.queues ?? max(1, min(8, ProcessInfo.processInfo.activeProcessorCount / 2))
+        self.healthz = c.healthzPort == 0 ? nil : (c.healthzIP, c.healthzPort)
+        self.ipMasq = c.ipMasq
+        self.masqueradeResync = .seconds(c.iptablesResync)
         self.etcd = c.etcdEndpoints.map { list in
             EtcdOptions(endpoints: list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
                             .filter { !$0.isEmpty },

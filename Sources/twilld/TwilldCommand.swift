@@ -81,6 +81,19 @@ struct TwilldCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Write the datapath counters to this file every 0.5 s.", valueName: "path"))
     var statsFile: String?
 
+    @Option(name: .customLong("healthz-ip"),
+            help: ArgumentHelp("Address to serve /healthz, /readyz and /metrics on (flanneld's default is 0.0.0.0).", valueName: "ip"))
+    var healthzIP: String = "127.0.0.1"
+
+    @Option(help: ArgumentHelp("Port to serve /healthz, /readyz and /metrics on; 0 serves nothing (flanneld's default).", valueName: "port"))
+    var healthzPort: Int = 0
+
+    @Flag(help: "Masquerade traffic leaving the Network, and from outside to other hosts' subnets (nftables table ip twill).")
+    var ipMasq: Bool = false
+
+    @Option(help: ArgumentHelp("With --ip-masq, check the rules every this many seconds and restore them.", valueName: "seconds"))
+    var iptablesResync: Int = 5
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -89,10 +102,11 @@ struct TwilldCommand: AsyncParsableCommand {
         "etcd-endpoints", "etcd-prefix", "etcd-cafile", "etcd-certfile", "etcd-keyfile", "etcd-username",
         "etcd-password", "local-store", "net-config-path", "iface", "public-ip", "subnet-file",
         "subnet-lease-renew-margin", "subnet-lease-ttl", "io-engine", "tun-name", "vtep-mac-file", "batch-size",
-        "stats-file", "log-level", "offloads", "queues",
+        "stats-file", "healthz-ip", "healthz-port", "ip-masq", "iptables-resync", "log-level", "offloads",
+        "queues",
     ]
     /// Options that are switches rather than values.
-    static let flagNames: Set<String> = []
+    static let flagNames: Set<String> = ["ip-masq"]
 
     func validate() throws {
         guard (1...1439).contains(subnetLeaseRenewMargin) else {
@@ -122,6 +136,15 @@ struct TwilldCommand: AsyncParsableCommand {
         if (etcdUsername == nil) != (etcdPassword == nil) {
             throw ValidationError("--etcd-username and --etcd-password go together: give both or neither")
         }
+        guard IPv4Address(healthzIP) != nil || IPv6Address(healthzIP) != nil else {
+            throw ValidationError("--healthz-ip must be an IPv4 or IPv6 address, got '\(healthzIP)'")
+        }
+        guard (0...65535).contains(healthzPort) else {
+            throw ValidationError("--healthz-port must be 0...65535 (0: no server), got \(healthzPort)")
+        }
+        guard (1...86_400).contains(iptablesResync) else {
+            throw ValidationError("--iptables-resync must be 1...86400 seconds, got \(iptablesResync)")
+        }
         if let e = etcdEndpoints, e.split(separator: ",").allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
             throw ValidationError("--etcd-endpoints must list at least one endpoint, e.g. http://127.0.0.1:2379")
         }
@@ -136,7 +159,7 @@ struct TwilldCommand: AsyncParsableCommand {
             return h
         }
         let logger = Logger(label: "twilld")
-        let daemon = try Daemon(options: DaemonOptions(command: self), logger: logger)
+        let daemon = Daemon(options: try DaemonOptions(command: self), logger: logger)
         let group = ServiceGroup(configuration: .init(services: [.init(service: daemon)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

@@ -223,6 +223,23 @@ struct IntegrationTests {
         try await expectScenario("cni.sh")
     }
 
+    @Test("metrics: /metrics equals the stats file, /healthz, /readyz through lease loss, loopback only")
+    func metrics() async throws {
+        try await expectScenario("metrics.sh")
+    }
+
+    @Test("ipmasq: pods reach the outside masqueraded, pod to pod untouched, rules restored and removed",
+          .enabled(if: IntegrationEnvironment.hasTool("nft"), "needs nft (Debian package nftables)"))
+    func ipmasq() async throws {
+        try await expectScenario("ipmasq.sh")
+    }
+
+    @Test("systemd: READY=1 after the subnet file, watchdog pings, STOPPING=1; the unit verifies",
+          .enabled(if: IntegrationEnvironment.hasTool("systemd-analyze"), "needs systemd-analyze (Debian package systemd)"))
+    func systemd() async throws {
+        try await expectScenario("systemd.sh")
+    }
+
     // Guards a fixed bug: fixed 2048-byte slots dropped every inner packet above about 1982 bytes on a
     // jumbo-frame underlay although twilld advertised an MTU of 8950.
     @Test("mtu: a 9000-byte underlay, full-size overlay packets and TCP cross")
