@@ -9,7 +9,7 @@ build:
 
 release:
 	scripts/deps.sh
-	swift build -c release
+	swift build -c release --static-swift-stdlib
 
 # Every test: unit, real TUN/io_uring/UDP inside a namespace, integration scenarios, fuzzing.
 test:
@@ -25,8 +25,8 @@ fuzz:
 # The end-to-end harness: every datapath side by side (about 10 minutes); table, JSON and SVG in .bench-out/.
 bench:
 	scripts/deps.sh
-	swift build -c release --product twilld
-	swift build -c release --product twill-bench
+	swift build -c release --static-swift-stdlib --product twilld
+	swift build -c release --static-swift-stdlib --product twill-bench
 	.build/release/twill-bench --out .bench-out
 
 bench-quick:

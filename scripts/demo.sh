@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 scripts/deps.sh
 echo "== building twilld (release)"
-swift build -c release --product twilld 2>&1 | tail -1
+swift build -c release --static-swift-stdlib --product twilld 2>&1 | tail -1
 bin=$(swift build -c release --show-bin-path)/twilld
 
 prefix="twdemo"
