@@ -50,6 +50,57 @@ struct UDPRoundTrip: PacketIOUser {
     }
 }
 
+/// The offload path's UDP half: 64 KB messages of 44 datagrams sent with UDP_SEGMENT from an
+/// `IOVectorBatch` to its own socket, received with UDP_GRO and counted by segment size.
+struct UDPGSORoundTrip: PacketIOUser {
+    static let segment = 1472
+    static let segments = 44
+    static let messages = 4
+    let destination: SocketAddress
+    let benchmark: Benchmark
+    var lost = 0
+
+    mutating func run<IO: PacketIO & ~Copyable>(_ io: inout IO) {
+        let payload = UnsafeMutableRawPointer.allocate(byteCount: Self.segment * Self.segments, alignment: 64)
+        defer { payload.deallocate() }
+        payload.initializeMemory(as: UInt8.self, repeating: 0x5a, count: Self.segment * Self.segments)
+        var out = IOVectorBatch(messages: Self.messages, vectors: Self.messages)
+        var incoming = PacketBatch(capacity: 16, pool: io.pool)
+        let perRound = Self.messages * Self.segments
+        func one(_ io: inout IO) -> Int {
+            var moved = 0
+            while moved < packetsPerIteration {
+                out.removeAll()
+                for _ in 0..<Self.messages {
+                    _ = out.begin(to: destination, segmentSize: Self.segment)
+                    _ = out.append(payload, Self.segment * Self.segments)
+                    out.finish()
+                }
+                _ = try? io.sendUDP(out)
+                var got = 0
+                var tries = 0
+                while got < perRound && tries < 20 {
+                    incoming.removeAll()
+                    _ = try? io.receiveUDP(into: &incoming, timeoutMilliseconds: 5)
+                    for i in 0..<incoming.count {
+                        let size = incoming.segmentSize(i)
+                        got += size > 0 ? (incoming.length(i) + size - 1) / size : 1
+                    }
+                    tries += 1
+                }
+                incoming.removeAll()
+                lost += max(0, perRound - got)
+                moved += perRound
+            }
+            return moved
+        }
+        _ = one(&io)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(one(&io)) }
+        benchmark.stopMeasurement()
+    }
+}
+
 /// Writes batches of IPv4/UDP packets into the TUN (the kernel routes and drops them).
 struct TunWrites: PacketIOUser {
     let batch: Int
@@ -138,6 +189,21 @@ let benchmarks: @Sendable () -> Void = {
                     if user.lost > 0 { print("udp \(name) \(size)B batch \(batch): \(user.lost) datagrams lost") }
                 }
             }
+        }
+    }
+
+    for (name, choice) in engines {
+        Benchmark("udp \(name) 1472B GSO 44 per send + GRO (per \(packetsPerIteration) datagrams)") { benchmark in
+            let socket = try UDPSocket(bind: .v4(IPv4Address(127, 0, 0, 1)), port: 0, bufferSize: 8 << 20)
+            let granted = OffloadProbe.enableSockets([.udpGSO, .udpGRO], sockets: [socket.fd])
+            guard granted.enabled == [.udpGSO, .udpGRO] else {
+                print("UDP GSO/GRO benchmark skipped: \(granted.refused)")
+                return
+            }
+            let pool = try PacketPool(slotSize: 65536 + 256, count: 64)
+            var user = UDPGSORoundTrip(destination: socket.localAddress, benchmark: benchmark)
+            try choice.open(PacketIOConfiguration(udpFD: socket.fd, batchSize: 16, udpGRO: true), pool: pool, user: &user)
+            if user.lost > 0 { print("udp \(name) GSO/GRO: \(user.lost) datagrams lost") }
         }
     }
 

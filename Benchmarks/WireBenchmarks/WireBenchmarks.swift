@@ -96,6 +96,8 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.stopMeasurement()
         blackHole(check)
     }
+
+    offloadBenchmarks()
 }
 
 let localMAC = MACAddress(0x0242_0af4_0100)

@@ -103,6 +103,14 @@ public enum OffloadProbe {
             }
             if wanted.contains(.tcpGRO) { enabled.insert(.tcpGRO) }
         }
+        let sockets = enableSockets(wanted, sockets: sockets)
+        return Outcome(enabled: enabled.union(sockets.enabled), refused: refused + sockets.refused)
+    }
+
+    /// The socket half of `enable`: UDP_SEGMENT and UDP_GRO on every socket given.
+    public static func enableSockets(_ wanted: Offloads, sockets: [Int32]) -> Outcome {
+        var enabled: Offloads = []
+        var refused: [(String, String)] = []
         if wanted.contains(.udpGSO) {
             // Setting a socket default of 0 succeeds exactly where UDP_SEGMENT is known.
             if let e = sockets.lazy.map({ twill_setsockopt_int($0, Int32(SOL_UDP), TWILL_UDP_SEGMENT, 0) }).first(where: { $0 != 0 }) {

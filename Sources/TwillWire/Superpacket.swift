@@ -80,7 +80,9 @@ public struct Superpacket {
     /// Segment `i`'s payload, in place in the superpacket.
     @inline(__always)
     public func payload(_ i: Int) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(rebasing: packet[(headerLength + i * segmentPayload)...].prefix(payloadCount(i)))
+        // In bounds by construction: segment i starts inside the payload and payloadCount stops at its end.
+        UnsafeRawBufferPointer(start: packet.baseAddress.unsafelyUnwrapped + headerLength + i * segmentPayload,
+                               count: payloadCount(i))
     }
 
     /// Writes segment `i`'s IP and transport headers (`headerLength` bytes) to `out`, with the
