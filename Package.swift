@@ -54,7 +54,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: [.swiftLanguageMode(.v6)]),
         .executableTarget(name: "twilld", dependencies: [
-            "TwillOverlay", "TwillControl", "TwillEtcd",
+            "CLiburing", "TwillOverlay", "TwillControl", "TwillEtcd",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

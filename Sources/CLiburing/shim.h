@@ -137,3 +137,20 @@ static inline int twill_recvmsg_out_udp_gro_size(struct io_uring_recvmsg_out *o,
 static inline int twill_setsockopt_int(int fd, int level, int name, int value) {
     return setsockopt(fd, level, name, &value, sizeof(value)) < 0 ? -errno : 0;
 }
+
+// Keeps only capability `keep` (a CAP_* number): every other one leaves the bounding set (so
+// programs twilld runs later, such as nft, get at most `keep`) and the permitted, effective and
+// inheritable sets. Raw capset: libcap is not needed for one call. Returns 0 or -errno.
+#include <linux/capability.h>
+static inline int twill_keep_only_capability(int keep) {
+    for (int cap = 0; cap <= 63; cap++) {
+        if (cap == keep) continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) return -errno;
+    }
+    struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof(d));
+    d[keep / 32].effective = d[keep / 32].permitted = 1u << (keep % 32);
+    return syscall(SYS_capset, &h, d) < 0 ? -errno : 0;
+}
+static const int TWILL_CAP_NET_ADMIN = CAP_NET_ADMIN;

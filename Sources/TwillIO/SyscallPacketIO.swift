@@ -173,6 +173,18 @@ public struct SyscallPacketIO: PacketIO, ~Copyable {
             k += 1
             if k == config.batchSize { break }
         }
+        return sendMessages(messages, count: k, segmentSizes: nil)
+    }
+
+    public mutating func sendUDP(_ v: borrowing IOVectorBatch) throws(IOError) -> Int {
+        sendMessages(v.message(0), count: v.count, segmentSizes: v.segmentSizes)
+    }
+
+    /// sendmmsg until every message went or failed. A full socket buffer gives the receiver a moment
+    /// (bounded); a message the kernel refuses (ECONNREFUSED left by an earlier ICMP error,
+    /// EHOSTUNREACH, EIO for a GSO send the device cannot segment) is skipped.
+    private mutating func sendMessages(_ messages: UnsafeMutablePointer<twill_mmsghdr>, count k: Int,
+                                       segmentSizes: UnsafeMutablePointer<Int>?) -> Int {
         var sent = 0
         var start = 0
         var spins = 0
@@ -186,38 +198,12 @@ public struct SyscallPacketIO: PacketIO, ~Copyable {
             let err = errno
             if err == EINTR { continue }
             if err == EAGAIN && spins < 1000 {
-                // The socket buffer is full: give the receiver a moment, bounded.
                 spins += 1
                 var pfd = pollfd(fd: config.udpFD, events: Int16(POLLOUT), revents: 0)
                 _ = poll(&pfd, 1, 10)
                 continue
             }
-            // This message failed (ECONNREFUSED left by an earlier ICMP error, EHOSTUNREACH...): skip it.
-            start += 1
-        }
-        return sent
-    }
-
-    public mutating func sendUDP(_ v: borrowing IOVectorBatch) throws(IOError) -> Int {
-        var sent = 0
-        var start = 0
-        var spins = 0
-        while start < v.count {
-            let r = twill_sendmmsg(config.udpFD, v.message(start), UInt32(v.count - start), 0)
-            if r > 0 {
-                sent += Int(r)
-                start += Int(r)
-                continue
-            }
-            let err = errno
-            if err == EINTR { continue }
-            if err == EAGAIN && spins < 1000 {
-                spins += 1
-                var pfd = pollfd(fd: config.udpFD, events: Int16(POLLOUT), revents: 0)
-                _ = poll(&pfd, 1, 10)
-                continue
-            }
-            if err == EIO && v.segmentSize(start) > 0 { gsoSendFailures &+= 1 }
+            if err == EIO, let sizes = segmentSizes, sizes[start] > 0 { gsoSendFailures &+= 1 }
             start += 1
         }
         return sent

@@ -4,11 +4,8 @@ import TwillWire
 /// TUN -> look up the peer -> decrement TTL -> encapsulate into the headroom -> batched UDP send.
 /// Unroutable packets and expired TTLs get an ICMP error written back into the TUN. This is the
 /// loop without offloads: one TUN packet, one datagram.
-struct EgressLoop: PacketIOUser {
+struct EgressLoop: DatapathLoop {
     let context: LoopContext
-    private var config: ForwarderConfiguration { context.config }
-
-    init(_ context: LoopContext) { self.context = context }
 
     mutating func run<IO: PacketIO & ~Copyable>(_ io: inout IO) {
         let pool = io.pool

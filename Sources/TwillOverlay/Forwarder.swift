@@ -60,11 +60,11 @@ public final class Forwarder: Sendable {
             let suffix = tun.queues.count > 1 ? "-\(q)" : ""
             // A TUN with virtio headers needs the offload loops even when only the checksum offload is on.
             if tun.vnetHeader {
-                started.append(spawn("twill-egress" + suffix, send, OffloadEgressLoop(context)))
-                started.append(spawn("twill-ingress" + suffix, receive, OffloadIngressLoop(context)))
+                started.append(spawn("twill-egress" + suffix, send, OffloadEgressLoop(context: context)))
+                started.append(spawn("twill-ingress" + suffix, receive, OffloadIngressLoop(context: context)))
             } else {
-                started.append(spawn("twill-egress" + suffix, send, EgressLoop(context)))
-                started.append(spawn("twill-ingress" + suffix, receive, IngressLoop(context)))
+                started.append(spawn("twill-egress" + suffix, send, EgressLoop(context: context)))
+                started.append(spawn("twill-ingress" + suffix, receive, IngressLoop(context: context)))
             }
         }
         threads.withLock { $0 += started }

@@ -6,11 +6,8 @@ import TwillWire
 ///
 /// The checks flannel lacks: the outer source must be a known peer, the VNI ours, the inner source
 /// inside that peer's subnet and the inner destination inside ours. Each refusal is counted.
-struct IngressLoop: PacketIOUser {
+struct IngressLoop: DatapathLoop {
     let context: LoopContext
-    private var config: ForwarderConfiguration { context.config }
-
-    init(_ context: LoopContext) { self.context = context }
 
     mutating func run<IO: PacketIO & ~Copyable>(_ io: inout IO) {
         let pool = io.pool

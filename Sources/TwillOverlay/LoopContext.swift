@@ -58,3 +58,12 @@ struct LoopState {
     @inline(__always)
     mutating func flush() { drops.flush(to: context.counters) }
 }
+
+/// What every datapath loop holds: the shared context, and the configuration through it.
+protocol DatapathLoop: PacketIOUser {
+    var context: LoopContext { get }
+}
+
+extension DatapathLoop {
+    var config: ForwarderConfiguration { context.config }
+}

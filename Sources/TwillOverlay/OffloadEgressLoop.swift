@@ -4,11 +4,8 @@ import TwillWire
 /// The egress loop with offloads: the TUN hands over TCP/UDP superpackets (up to 64 KB behind a
 /// virtio header); each is cut into wire-size segments whose headers are written into an arena and
 /// whose payloads are sent in place, by scatter-gather, several segments per UDP_SEGMENT send.
-struct OffloadEgressLoop: PacketIOUser {
+struct OffloadEgressLoop: DatapathLoop {
     let context: LoopContext
-    private var config: ForwarderConfiguration { context.config }
-
-    init(_ context: LoopContext) { self.context = context }
 
     /// Largest UDP payload over IPv4 (65535 - IP - UDP headers).
     static let maximumUDPPayload = 65507
@@ -83,7 +80,7 @@ struct OffloadEgressLoop: PacketIOUser {
                     for m in j..<(j + k) {
                         let h = output.nextHeader()
                         // The encapsulation headers end where the inner headers start, both in the arena.
-                        _ = try? encapsulator.encapsulate(UnsafeMutableRawBufferPointer(start: h, count: EgressOutput.headerStride),
+                        _ = try? encapsulator.encapsulate(UnsafeMutableRawBufferPointer(start: h, count: output.headers.stride),
                                                           innerOffset: encapLength, innerLength: sp.headerLength,
                                                           innerVersion: sp.version, peerMAC: mac)
                         sp.writeHeaders(m, into: h + encapLength)
@@ -109,41 +106,33 @@ struct OffloadEgressLoop: PacketIOUser {
 /// The egress loop's pending sends: scatter-gather messages and the arena holding each segment's
 /// headers. Sent when full and at the end of every batch; the payloads stay in the batch's slots.
 struct EgressOutput: ~Copyable {
-    static let headerStride = 256
     var vectors: IOVectorBatch
-    let arena: UnsafeMutableRawPointer
-    let arenaEntries: Int
-    var arenaUsed = 0
+    var headers: HeaderArena
     /// UDP GSO in use; turned off for good when the kernel refuses it with EIO.
     var gso: Bool
     var gsoFailures: UInt64
 
     init(segments: Int, gso: Bool, gsoFailures: UInt64) {
         vectors = IOVectorBatch(messages: segments, vectors: 2 * segments)
-        arena = .allocate(byteCount: segments * EgressOutput.headerStride, alignment: 64)
-        arenaEntries = segments
+        // Encapsulation (up to 22 bytes) plus IPv6 with extension headers and TCP with options.
+        headers = HeaderArena(entries: segments, stride: 256)
         self.gso = gso
         self.gsoFailures = gsoFailures
     }
 
-    deinit { arena.deallocate() }
-
     @inline(__always)
-    mutating func nextHeader() -> UnsafeMutableRawPointer {
-        defer { arenaUsed += 1 }
-        return arena + arenaUsed * EgressOutput.headerStride
-    }
+    mutating func nextHeader() -> UnsafeMutableRawPointer { headers.next() }
 
     /// Sends what is pending when `segments` more would not fit.
     @inline(__always)
     mutating func makeRoom<IO: PacketIO & ~Copyable>(segments: Int, io: inout IO, state: inout LoopState) {
-        if !vectors.hasRoom(vectors: 2 * segments) || arenaUsed + segments > arenaEntries { send(io: &io, state: &state) }
+        if !vectors.hasRoom(vectors: 2 * segments) || !headers.hasRoom(segments) { send(io: &io, state: &state) }
     }
 
     mutating func send<IO: PacketIO & ~Copyable>(io: inout IO, state: inout LoopState) {
         defer {
             vectors.removeAll()
-            arenaUsed = 0
+            headers.reset()
         }
         guard !vectors.isEmpty else { return }
         let sent = (try? io.sendUDP(vectors)) ?? 0

@@ -5,11 +5,8 @@ import TwillWire
 /// by the reported segment size); each passes the usual checks, and consecutive TCP segments of one
 /// flow are written to the TUN as one GSO packet (userspace GRO) by scatter-gather: a header from
 /// the arena, then the payloads in place.
-struct OffloadIngressLoop: PacketIOUser {
+struct OffloadIngressLoop: DatapathLoop {
     let context: LoopContext
-    private var config: ForwarderConfiguration { context.config }
-
-    init(_ context: LoopContext) { self.context = context }
 
     mutating func run<IO: PacketIO & ~Copyable>(_ io: inout IO) {
         let pool = io.pool
@@ -68,11 +65,8 @@ struct OffloadIngressLoop: PacketIOUser {
 /// The ingress loop's pending TUN writes: one open TCP run at a time (a bulk flow's segments arrive
 /// back to back), closed by anything that cannot join it.
 struct IngressOutput: ~Copyable {
-    static let headerStride = 128
     var vectors: IOVectorBatch
-    let arena: UnsafeMutableRawPointer
-    let arenaEntries: Int
-    var arenaUsed = 0
+    var headers: HeaderArena
     var run = TCPRun()
     var runHeader: UnsafeMutableRawPointer
     /// The zero virtio header in front of packets written as they came.
@@ -80,17 +74,13 @@ struct IngressOutput: ~Copyable {
 
     init(messages: Int, vectors: Int) {
         self.vectors = IOVectorBatch(messages: messages, vectors: vectors)
-        arena = .allocate(byteCount: messages * IngressOutput.headerStride, alignment: 64)
-        arenaEntries = messages
-        runHeader = arena
+        headers = HeaderArena(entries: messages, stride: 128)
+        runHeader = headers.base
         plainHeader = .allocate(byteCount: VirtioNetHeader.length, alignment: 8)
         plainHeader.initializeMemory(as: UInt8.self, repeating: 0, count: VirtioNetHeader.length)
     }
 
-    deinit {
-        arena.deallocate()
-        plainHeader.deallocate()
-    }
+    deinit { plainHeader.deallocate() }
 
     @inline(__always)
     mutating func add<IO: PacketIO & ~Copyable>(_ s: TCPRunSegment, io: inout IO, state: inout LoopState) {
@@ -102,8 +92,7 @@ struct IngressOutput: ~Copyable {
         closeRun()
         makeRoom(io: &io, state: &state)
         run.start(s)
-        runHeader = arena + arenaUsed * IngressOutput.headerStride
-        arenaUsed += 1
+        runHeader = headers.next()
         _ = vectors.begin()
         _ = vectors.append(runHeader, VirtioNetHeader.length + s.headerLength)
         _ = vectors.append(s.payload, s.payloadLength)
@@ -129,7 +118,7 @@ struct IngressOutput: ~Copyable {
 
     @inline(__always)
     private mutating func makeRoom<IO: PacketIO & ~Copyable>(io: inout IO, state: inout LoopState) {
-        if !vectors.hasRoom(vectors: 2) || arenaUsed == arenaEntries { write(io: &io, state: &state) }
+        if !vectors.hasRoom(vectors: 2) || !headers.hasRoom(1) { write(io: &io, state: &state) }
     }
 
     /// Writes every pending packet (closing the open run) to the TUN.
@@ -137,7 +126,7 @@ struct IngressOutput: ~Copyable {
         closeRun()
         defer {
             vectors.removeAll()
-            arenaUsed = 0
+            headers.reset()
         }
         guard !vectors.isEmpty else { return }
         let written = (try? io.writeTun(vectors)) ?? 0

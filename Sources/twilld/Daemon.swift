@@ -111,7 +111,6 @@ final class Daemon: Service {
             device.close()
             throw DaemonError.datapath(forwarder.loopFailures.joined(separator: "; "))
         }
-        // Offloads in use: none are exposed by the forwarder yet.
         status.datapathStarted(.init(forwarder: forwarder, directory: directory, subnet: lease.subnet, format: format,
                                      engine: choice.kind.rawValue,
                                      offloads: Offloads.names.map { ($0.name, probe.enabled.contains($0.offload)) }))

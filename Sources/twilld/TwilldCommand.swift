@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLiburing
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -150,15 +151,23 @@ struct TwilldCommand: AsyncParsableCommand {
         }
     }
 
-    func run() async throws { try await runDaemon() }
+    /// main.swift drops the capabilities itself, before any other thread exists; this entry point
+    /// (ArgumentParser's own `main`) does it as early as it can.
+    func run() async throws { try await runDaemon(capabilityDrop: twill_keep_only_capability(TWILL_CAP_NET_ADMIN)) }
 
-    func runDaemon() async throws {
+    /// - Parameter capabilityDrop: what dropping all capabilities but CAP_NET_ADMIN returned (0 or -errno).
+    func runDaemon(capabilityDrop: Int32) async throws {
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = logLevel
             return h
         }
         let logger = Logger(label: "twilld")
+        if capabilityDrop == 0 {
+            logger.info("capabilities: kept CAP_NET_ADMIN only")
+        } else {
+            logger.warning("could not drop capabilities (\(String(cString: strerror(-capabilityDrop)))); running with those it has")
+        }
         let daemon = Daemon(options: try DaemonOptions(command: self), logger: logger)
         let group = ServiceGroup(configuration: .init(services: [.init(service: daemon)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -22,8 +22,17 @@ new_prefix o
 D=$TMP
 topo_create "$P" "$HOSTS"
 write_net_config "$D/net.json" "$FORMAT"
-for i in $(seq 1 $HOSTS); do start_twilld "$P" "$i" "$D" "$ENGINE" --offloads "$OFFLOADS" --queues "$QUEUES"; done
+PIDS=()
+for i in $(seq 1 $HOSTS); do
+    start_twilld "$P" "$i" "$D" "$ENGINE" --offloads "$OFFLOADS" --queues "$QUEUES"
+    PIDS+=("$TWILLD_PID")
+done
 for i in $(seq 1 $HOSTS); do wait_ready "$D" "$i"; done
+# Every thread of a daemon keeps CAP_NET_ADMIN (bit 12) and nothing else, bounding set included.
+for i in $(seq 1 $HOSTS); do
+    caps=$(cat /proc/"${PIDS[$((i - 1))]}"/task/*/status | grep -E '^Cap(Prm|Eff|Bnd):' | awk '{print $2}' | sort -u)
+    [ "$caps" = 0000000000001000 ] || fail "host $i: twilld's threads kept capabilities $(echo $caps)"
+done
 case $OFFLOADS in auto) WANTED="tun-tso tun-uso udp-gso udp-gro tcp-gro" ;; none) WANTED="" ;; *) WANTED=${OFFLOADS//,/ } ;; esac
 ENABLED=$(sed -n 's/.*offloads: \([a-z,-]*\) (asked for.*/\1/p' "$D/log1" | head -1)
 for i in $(seq 1 $HOSTS); do

@@ -109,7 +109,7 @@ PID1=$TWILLD_PID
 wait_ready "$D" 1
 [ "$(lease_of "$D/store.json" 192.0.2.11)" = "$LEASE" ] || fail "after the SIGKILL restart the lease is '$(lease_of "$D/store.json" 192.0.2.11)', was '$LEASE'"
 [ "$(subnet_of "$D/h1.env")" = "${LEASE% *}" ] || fail "after the SIGKILL restart the subnet file says $(subnet_of "$D/h1.env")"
-grep -q "reusing this node's lease" <(tail -n 5 "$D/log1") || fail "the SIGKILL restart did not say it reused the lease"
+grep -q "reusing this node's lease" <(tail -n 12 "$D/log1") || fail "the SIGKILL restart did not say it reused the lease"
 ping_ttl "$P-h2-p1" "$A" 5 >/dev/null || fail "no ping after the SIGKILL restart"
 log "SIGKILL: restart without a subnet file keeps ${LEASE% *} and $MAC, ping works"
 stop_twilld "$PID1" TERM "host 1" 0
