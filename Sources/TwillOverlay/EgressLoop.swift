@@ -17,9 +17,7 @@ struct EgressLoop: DatapathLoop {
         let routing = EgressRouting(icmpSource: config.icmpSource, replyPrefix: 0)
         let headerLength = config.format.headerLength
         while !context.stop.isStopped {
-            batch.removeAll()
-            let n = (try? io.readTun(into: &batch, timeoutMilliseconds: config.pollMilliseconds)) ?? 0
-            state.noteExhaustions(pool)
+            let n = state.readTun(&io, into: &batch)
             guard n > 0 else { continue }
             let table = state.peers()
             var bytesIn = 0

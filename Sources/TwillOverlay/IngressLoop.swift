@@ -19,10 +19,7 @@ struct IngressLoop: DatapathLoop {
             decapsulator: Decapsulator(format: config.format, vni: config.vni, localMAC: config.localMAC),
             localSubnet: config.localSubnet)
         while !context.stop.isStopped {
-            batch.removeAll()
-            let n = (try? io.receiveUDP(into: &batch, timeoutMilliseconds: config.pollMilliseconds)) ?? 0
-            state.noteExhaustions(pool)
-            state.noteTruncations(io.truncatedReceives, since: &truncated)
+            let n = state.receiveUDP(&io, into: &batch, truncated: &truncated)
             guard n > 0 else { continue }
             let table = state.peers()
             var bytesIn = 0

@@ -30,6 +30,26 @@ struct LoopState {
         exhaustions = pool.exhaustions
     }
 
+    /// Refills `batch` from the TUN (waiting at most the poll interval) and counts pool exhaustion.
+    @inline(__always)
+    mutating func readTun<IO: PacketIO & ~Copyable>(_ io: inout IO, into batch: inout PacketBatch) -> Int {
+        batch.removeAll()
+        let n = (try? io.readTun(into: &batch, timeoutMilliseconds: context.config.pollMilliseconds)) ?? 0
+        noteExhaustions(io.pool)
+        return n
+    }
+
+    /// Refills `batch` from the UDP socket; counts pool exhaustion and datagrams too large for a slot.
+    @inline(__always)
+    mutating func receiveUDP<IO: PacketIO & ~Copyable>(_ io: inout IO, into batch: inout PacketBatch,
+                                                        truncated: inout UInt64) -> Int {
+        batch.removeAll()
+        let n = (try? io.receiveUDP(into: &batch, timeoutMilliseconds: context.config.pollMilliseconds)) ?? 0
+        noteExhaustions(io.pool)
+        noteTruncations(io.truncatedReceives, since: &truncated)
+        return n
+    }
+
     /// After each receive: counts datagrams the engine refused as too large for a slot.
     @inline(__always)
     func noteTruncations(_ now: UInt64, since last: inout UInt64) {

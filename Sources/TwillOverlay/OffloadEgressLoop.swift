@@ -23,9 +23,7 @@ struct OffloadEgressLoop: DatapathLoop {
         let encapLength = config.format.headerLength
         let vnetLength = VirtioNetHeader.length
         while !context.stop.isStopped {
-            batch.removeAll()
-            let n = (try? io.readTun(into: &batch, timeoutMilliseconds: config.pollMilliseconds)) ?? 0
-            state.noteExhaustions(pool)
+            let n = state.readTun(&io, into: &batch)
             guard n > 0 else { continue }
             let table = state.peers()
             var bytesIn = 0

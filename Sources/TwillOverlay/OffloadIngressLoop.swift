@@ -20,10 +20,7 @@ struct OffloadIngressLoop: DatapathLoop {
             localSubnet: config.localSubnet)
         let coalesce = config.offloads.contains(.tcpGRO)
         while !context.stop.isStopped {
-            batch.removeAll()
-            let n = (try? io.receiveUDP(into: &batch, timeoutMilliseconds: config.pollMilliseconds)) ?? 0
-            state.noteExhaustions(pool)
-            state.noteTruncations(io.truncatedReceives, since: &truncated)
+            let n = state.receiveUDP(&io, into: &batch, truncated: &truncated)
             guard n > 0 else { continue }
             let table = state.peers()
             var datagrams = 0
