@@ -3,12 +3,13 @@
 // accepts exactly the segments those rules let join; what writeHeader writes (into a buffer of exactly
 // maximumHeaderLength bytes) is, once the checksum is completed, a valid packet, and Superpacket cuts
 // it back into the segments that went in, but for the fields a merge does not keep (IPv4 ID and
-// header checksum, window, TCP checksum, urgent pointer). A run of one is the packet as it came.
+// header checksum, TCP checksum, urgent pointer). A run of one is the packet as it came.
 //
 // Input: records of a control byte, a 2-byte length, and that many body bytes. Control bit 0: the body
 // is the payload of the next segment of the last run segment's flow (its headers copied, the sequence
 // number advanced); bit 1, with bit 0: the first two body bytes are a header offset and a byte to XOR
-// there. Bit 2 sets the IP length field from the bytes, bit 3 recomputes the IPv4 header checksum,
+// there; bit 5, with bit 0: the next body byte plus one is how many times the rest of the body
+// repeats. Bit 2 sets the IP length field from the bytes, bit 3 recomputes the IPv4 header checksum,
 // bit 4 the TCP checksum (both by the reference).
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzCoalesce(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
@@ -29,6 +30,12 @@ public func fuzzCoalesce(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
             if control & 2 != 0 && body.count >= 2 {
                 header[Int(body[0]) % header.count] ^= body[1]
                 body.removeFirst(2)
+            }
+            // Repeated, a short body makes the long segments that reach the 65535-byte limit.
+            if control & 32 != 0 && body.count >= 2 {
+                let times = Int(body[0]) + 1
+                body.removeFirst()
+                body = Array([[UInt8]](repeating: body, count: times).joined())
             }
             bytes = header + body
         } else {
@@ -112,7 +119,8 @@ private func runShape(_ p: UnsafeRawBufferPointer) -> (ip: Int, headers: Int)? {
 }
 
 /// The GRO rules for a segment joining `members`: nothing after a PSH or a short segment; the same
-/// addresses, ports, ACK, TOS/traffic class and flow label, TTL/hop limit, DF, and options; the next
+/// addresses, ports, ACK, TOS/traffic class and flow label, TTL/hop limit, DF, reserved bits, window
+/// and options; the next
 /// sequence number; no more payload than the first; the result within 65535 bytes of IP length field.
 private func mayJoin(_ members: [UnsafeRawBufferPointer], _ s: UnsafeRawBufferPointer) -> Bool {
     let f = members[0], last = members[members.count - 1]
@@ -128,7 +136,10 @@ private func mayJoin(_ members: [UnsafeRawBufferPointer], _ s: UnsafeRawBufferPo
     } else {
         guard fs.headers - 40 + total <= 65535, sameBytes(f, s, 0..<4), f[7] == s[7], sameBytes(f, s, 8..<40) else { return false }
     }
-    return sameBytes(f, s, t..<(t + 4)) && sameBytes(f, s, (t + 8)..<(t + 12)) && sameBytes(f, s, (t + 20)..<fs.headers)
+    // Ports, ACK, then data offset, reserved bits, flags and window as one word but for CWR, FIN and
+    // PSH (tcp_gro_receive; only ACK and PSH get this far), then the options.
+    return sameBytes(f, s, t..<(t + 4)) && sameBytes(f, s, (t + 8)..<(t + 13)) && sameBytes(f, s, (t + 14)..<(t + 16))
+        && sameBytes(f, s, (t + 20)..<fs.headers)
 }
 
 /// Writes the open run and checks what was written, then empties it.
@@ -180,7 +191,7 @@ private func close(_ run: inout TCPRun, _ members: inout [UnsafeRawBufferPointer
         let kept = t == 20
             ? sameBytes(h, original, 0..<4) && sameBytes(h, original, 6..<10) && sameBytes(h, original, 12..<20)
             : sameBytes(h, original, 0..<40)
-        fuzzCheck(kept && sameBytes(h, original, t..<(t + 14)) && sameBytes(h, original, (t + 20)..<shape.headers),
+        fuzzCheck(kept && sameBytes(h, original, t..<(t + 16)) && sameBytes(h, original, (t + 20)..<shape.headers),
                   "segment \(k) header differs")
         let piece = sp.payload(k)
         fuzzCheck(piece.count == original.count - shape.headers

@@ -40,6 +40,8 @@ struct TestPacket {
     var sequence: UInt32 = 0x0102_0304
     var acknowledgment: UInt32 = 0x0a0b_0c0d
     var flags: UInt8 = TCPFlags.ack
+    /// The low nibble of the data offset byte: reserved bits, AccECN's AE.
+    var reserved: UInt8 = 0
     var window: UInt16 = 0x01f5
     var urgent: UInt16 = 0
     /// TCP options, a multiple of 4 bytes.
@@ -72,7 +74,7 @@ struct TestPacket {
             t = be16(sourcePort) + be16(destinationPort) + be16(UInt16(l4Length)) + [0, 0]
         } else {
             t = be16(sourcePort) + be16(destinationPort) + be32(sequence) + be32(acknowledgment)
-            t += [UInt8(transportHeaderLength / 4) << 4, flags] + be16(window) + [0, 0] + be16(urgent) + tcpOptions
+            t += [UInt8(transportHeaderLength / 4) << 4 | reserved, flags] + be16(window) + [0, 0] + be16(urgent) + tcpOptions
         }
         let pseudo = version == 4
             ? pseudoHeader(source4, destination4, proto: proto, length: l4Length)
