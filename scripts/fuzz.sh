@@ -27,26 +27,39 @@ fi
 out=Fuzz/.out
 mkdir -p "$out/bin" "$out/corpus" "$out/crashes" "$out/logs"
 
-for t in "${targets[@]}"; do
-    [ -f "Fuzz/Targets/$t.swift" ] || { echo "no such target: $t" >&2; exit 2; }
-    echo "== build $t"
+# build_target T: one fuzzer binary, under AddressSanitizer; the build log in $out/logs/T.build.log.
+build_target() {
+    local t=$1
     # The linker warns about every asan symbol it cannot export; those lines are noise, the rest is not.
     if ! swiftc -sanitize=fuzzer,address -parse-as-library -O -swift-version 6 -module-name "Fuzz_$t" \
             "Fuzz/Targets/$t.swift" Fuzz/Support/*.swift Sources/TwillWire/*.swift \
             -o "$out/bin/$t" >"$out/logs/$t.build.log" 2>&1; then
         grep -v "Cannot export local symbol" "$out/logs/$t.build.log" >&2 || true
         echo "build failed: $t" >&2
-        exit 1
+        return 1
     fi
-    grep -v "Cannot export local symbol" "$out/logs/$t.build.log" || true
+}
+
+# As many builds and runs at once as there are cores (FUZZ_JOBS to change it).
+jobs_max=${FUZZ_JOBS:-$(nproc)}
+for t in "${targets[@]}"; do
+    [ -f "Fuzz/Targets/$t.swift" ] || { echo "no such target: $t" >&2; exit 2; }
+done
+echo "== build ${#targets[@]} targets, $jobs_max at a time"
+pids=()
+for t in "${targets[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done
+    build_target "$t" &
+    pids+=("$!")
+done
+for i in "${!targets[@]}"; do
+    wait "${pids[$i]}" || { echo "fuzz target ${targets[$i]} did not build" >&2; exit 1; }
 done
 
-failed=()
-summary=()
-for t in "${targets[@]}"; do
-    echo "== run $t for ${seconds}s"
+# run_target T: one bounded run; its verdict line goes to $out/logs/T.result, its exit status is 0/1.
+run_target() {
+    local t=$1 log="$out/logs/$1.run.log" rc execs cov
     mkdir -p "$out/corpus/$t"
-    log="$out/logs/$t.run.log"
     set +e
     # -timeout: one input may take 10 s at most; the wall-clock guard covers a stuck process too.
     timeout --kill-after=30 $((seconds + 120)) "$out/bin/$t" "$out/corpus/$t" "Fuzz/Corpus/$t" \
@@ -57,16 +70,27 @@ for t in "${targets[@]}"; do
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1 || true)
     if [ "$rc" -ne 0 ]; then
-        failed+=("$t")
-        summary+=("$(printf '%-12s FAILED (exit %s), executions %s' "$t" "$rc" "${execs:-?}")")
-        tail -n 40 "$log" >&2
-    else
-        summary+=("$(printf '%-12s ok  executions %-10s %s' "$t" "${execs:-?}" "$cov")")
+        printf '%-12s FAILED (exit %s), executions %s\n' "$t" "$rc" "${execs:-?}" >"$out/logs/$t.result"
+        return 1
     fi
+    printf '%-12s ok  executions %-10s %s\n' "$t" "${execs:-?}" "$cov" >"$out/logs/$t.result"
+}
+
+echo "== run ${#targets[@]} targets for ${seconds}s each, $jobs_max at a time"
+pids=()
+for t in "${targets[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done
+    run_target "$t" &
+    pids+=("$!")
+done
+failed=()
+for i in "${!targets[@]}"; do
+    wait "${pids[$i]}" || failed+=("${targets[$i]}")
 done
 
 echo "== fuzz summary (${seconds}s per target)"
-printf '%s\n' "${summary[@]}"
+for t in "${targets[@]}"; do cat "$out/logs/$t.result"; done
+for t in "${failed[@]}"; do tail -n 40 "$out/logs/$t.run.log" >&2; done
 if [ ${#failed[@]} -gt 0 ]; then
     echo "crashes or errors in: ${failed[*]} (artifacts in $out/crashes, logs in $out/logs)" >&2
     exit 1

@@ -18,7 +18,7 @@ ip -n "$ns" link set lo up
 status=0
 ip netns exec "$ns" swift test --skip-build || status=$?
 if [ -x scripts/fuzz.sh ]; then
-    scripts/fuzz.sh "${TWILL_FUZZ_SECONDS:-15}" || status=$?
+    scripts/fuzz.sh "${TWILL_FUZZ_SECONDS:-60}" || status=$?
 fi
 # The benchmark harness in quick mode (about a second per workload, no thresholds), so it never rots.
 "$TWILL_BIN_DIR/twill-bench" --quick --twilld "$TWILL_BIN_DIR/twilld" --out .bench-out/quick || status=$?

@@ -119,8 +119,8 @@ private func runShape(_ p: UnsafeRawBufferPointer) -> (ip: Int, headers: Int)? {
 }
 
 /// The GRO rules for a segment joining `members`: nothing after a PSH or a short segment; the same
-/// addresses, ports, ACK, TOS/traffic class and flow label, TTL/hop limit, DF, reserved bits, window
-/// and options; the next
+/// addresses, ports, ACK, TOS/traffic class and flow label, TTL/hop limit, DF (and without DF, IPv4
+/// IDs counting up), reserved bits, window and options; the next
 /// sequence number; no more payload than the first; the result within 65535 bytes of IP length field.
 private func mayJoin(_ members: [UnsafeRawBufferPointer], _ s: UnsafeRawBufferPointer) -> Bool {
     let f = members[0], last = members[members.count - 1]
@@ -133,6 +133,10 @@ private func mayJoin(_ members: [UnsafeRawBufferPointer], _ s: UnsafeRawBufferPo
     let t = fs.ip
     if t == 20 {
         guard fs.headers + total <= 65535, f[1] == s[1], sameBytes(f, s, 6..<9), sameBytes(f, s, 12..<20) else { return false }
+        // Without DF the IPv4 IDs must count up by one per segment (inet_gro_receive's flush_id).
+        if f[6] & 0x40 == 0 && UInt16(s[4]) << 8 | UInt16(s[5]) != (UInt16(f[4]) << 8 | UInt16(f[5])) &+ UInt16(members.count) {
+            return false
+        }
     } else {
         guard fs.headers - 40 + total <= 65535, sameBytes(f, s, 0..<4), f[7] == s[7], sameBytes(f, s, 8..<40) else { return false }
     }

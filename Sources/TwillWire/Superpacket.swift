@@ -133,10 +133,14 @@ public struct Superpacket {
 }
 
 /// Completes a virtio NEEDS_CSUM checksum in place: the field at `start + offset` holds the
-/// pseudo-header sum; the checksum covers `start..<end` of the packet.
+/// pseudo-header sum; the checksum covers `start..<end` of the packet. A result of 0 is written as
+/// 0xffff, its one's-complement twin, as the kernel does: to UDP, 0 would mean "no checksum".
 @inline(__always)
 public func completePartialChecksum(_ packet: UnsafeMutableRawBufferPointer, start: Int, offset: Int) throws(WireError) {
-    guard start >= 0, offset >= 0, start + offset + 2 <= packet.count, let p = packet.baseAddress else { throw .gsoHeader }
+    // Compared by subtraction so that hostile values cannot overflow.
+    guard start >= 0, offset >= 0, start <= packet.count, offset <= packet.count - start,
+          packet.count - start - offset >= 2, let p = packet.baseAddress else { throw .gsoHeader }
     let sum = InternetChecksum.sum(UnsafeRawBufferPointer(rebasing: packet[start...]))
-    store16(p, start + offset, InternetChecksum.finish(sum))
+    let checksum = InternetChecksum.finish(sum)
+    store16(p, start + offset, checksum == 0 ? 0xffff : checksum)
 }

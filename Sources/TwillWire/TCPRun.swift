@@ -22,7 +22,9 @@ public struct TCPRunSegment {
         let pseudo: UInt32
         if version == 4 {
             guard load8(p, 0) == 0x45, load8(p, 9) == IPProtocol.tcp, Int(load16(p, 2)) == packet.count,
-                  load16(p, 6) & 0x3fff == 0 else { return nil }
+                  load16(p, 6) & 0x3fff == 0,
+                  // The header must verify too: the merged packet gets a fresh header checksum.
+                  InternetChecksum.sum(UnsafeRawBufferPointer(start: p, count: 20)) == 0xffff else { return nil }
             ipLength = 20
             pseudo = InternetChecksum.pseudoHeaderSum(source: IPv4Address(load32(p, 12)), destination: IPv4Address(load32(p, 16)),
                                                       proto: IPProtocol.tcp, length: packet.count - 20)
@@ -65,6 +67,9 @@ public struct TCPRun {
     private var lastFlags: UInt8 = 0
     private var closed = false
 
+    /// Bytes 12-15 of the TCP header without CWR, PSH and FIN, which may differ within a run.
+    static let headerWordMask: UInt32 = ~(UInt32(TCPFlags.cwr | TCPFlags.psh | TCPFlags.fin) << 16)
+
     /// The largest IP packet a run may grow to.
     public static let maximumLength = 65535
     /// The bytes `writeHeader` writes at most: a virtio header and IPv6 + TCP headers with options.
@@ -99,16 +104,21 @@ public struct TCPRun {
         else { return false }
         let a = f.base, b = s.base
         if f.version == 4 {
-            // TOS, DF, TTL, protocol, addresses.
+            // TOS, DF, TTL, protocol, addresses; without DF the IDs must count up, one per segment.
             guard load8(a, 1) == load8(b, 1), load16(a, 6) == load16(b, 6), load8(a, 8) == load8(b, 8),
                   load64(a, 12) == load64(b, 12) else { return false }
+            if load16(a, 6) & 0x4000 == 0 && load16(b, 4) != load16(a, 4) &+ UInt16(truncatingIfNeeded: segments) {
+                return false
+            }
         } else {
             guard load32(a, 0) == load32(b, 0), load8(a, 7) == load8(b, 7),
                   bytesEqual(a + 8, b + 8, 32) else { return false }
         }
         let t = f.ipHeaderLength
-        // Ports, ACK number, then the options byte for byte.
-        guard load32(a, t) == load32(b, t), load32(a, t + 8) == load32(b, t + 8) else { return false }
+        // Ports, ACK number, data offset, reserved bits, flags but CWR/PSH/FIN, window (the kernel's
+        // word compare), then the options byte for byte.
+        guard load32(a, t) == load32(b, t), load32(a, t + 8) == load32(b, t + 8),
+              load32(a, t + 12) & TCPRun.headerWordMask == load32(b, t + 12) & TCPRun.headerWordMask else { return false }
         return f.tcpHeaderLength == 20 || bytesEqual(a + t + 20, b + t + 20, f.tcpHeaderLength - 20)
     }
 

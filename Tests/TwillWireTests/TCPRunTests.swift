@@ -184,6 +184,22 @@ struct TCPRunTests {
         }
     }
 
+    @Test("without DF, IPv4 IDs must count up by one per segment; with DF they may be anything")
+    func identificationRule() {
+        var plain = Self.flow([1000, 1000, 1000])
+        for i in plain.indices {
+            plain[i].fragment = 0
+            plain[i].identification = 0x1c46 &+ UInt16(i)
+        }
+        #expect(coalesce(plain.map { $0.bytes() }).count == 1, "IDs counting up join")
+        var repeated = plain
+        repeated[2].identification = 0x1c47
+        #expect(coalesce(repeated.map { $0.bytes() }).count == 2, "a repeated ID without DF starts a new run")
+        var withDF = Self.flow([1000, 1000, 1000])
+        for i in withDF.indices { withDF[i].identification = 0x0101 }
+        #expect(coalesce(withDF.map { $0.bytes() }).count == 1, "with DF a fixed ID joins")
+    }
+
     @Test("IPv6: a different traffic class, flow label, hop limit or address does not join", arguments: [
         ("traffic class", { @Sendable (p: inout TestPacket) in p.tos = 0x02 }),
         ("flow label", { @Sendable (p: inout TestPacket) in p.flowLabel = 0x54321 }),
