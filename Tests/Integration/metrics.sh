@@ -95,6 +95,11 @@ for name in stats:
 errors = [f"{s}={stats[s]} but {m}={samples.get(m)}" for s, m in pairs.items() if samples.get(m) != float(stats[s])]
 if samples.get('twill_io_engine{engine="%s"}' % stats["engine"]) != 1:
     errors.append(f"no twill_io_engine{{engine=\"{stats['engine']}\"}} 1")
+# twilld runs with --offloads auto: every offload this kernel grants is reported as on.
+for o in ("tun-tso", "tun-uso", "udp-gso", "udp-gro", "tcp-gro"):
+    key = 'twill_offload_enabled{offload="%s"}' % o
+    if samples.get(key) != 1:
+        errors.append(f"{key} is {samples.get(key)}, not 1")
 for d, packets in (("egress", "tunReadPackets"), ("ingress", "receivedPackets")):
     batches = float(stats[d + "Batches"])
     want = float(stats[packets]) / batches if batches else 0
