@@ -56,7 +56,12 @@ for r in $(seq 1 "$ROUNDS"); do
     t_restart=$(date +%s.%N)
     start_twilld "$P" 1 "$D" uring
     PID1=$TWILLD_PID
-    wait_log "$D/log1" "ready: subnet file" $((r + 1)) 20 || fail "round $r: twilld did not become ready after the restart"
+    for n in $(seq 1 200); do
+        [ "$(grep -c "ready: subnet file" "$D/log1")" -gt "$r" ] && break
+        kill -0 "$PID1" 2>/dev/null || fail "round $r: the restarted twilld exited: $(tail -n1 "$D/log1")"
+        sleep 0.1
+    done
+    [ "$(grep -c "ready: subnet file" "$D/log1")" -gt "$r" ] || fail "round $r: twilld did not become ready within 20 s of the restart"
     for n in $(seq 1 100); do
         awk -v t="$t_kill" -F'[][]' '/ttl=/ && $2 > t { found = 1 } END { exit !found }' "$TMP/ping.out" && break
         sleep 0.05

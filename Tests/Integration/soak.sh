@@ -3,15 +3,18 @@
 # checksummed TCP streams at fixed rates, a UDP stream (iperf3, 1000-byte datagrams), a ping every
 # 0.2 s, and every 5 s a short TCP transfer on a new connection, a ping to an address nobody leases
 # and a ping whose TTL runs out. Every twilld's resident set is sampled every 5 s: it must stay under
-# SOAK_RSS_LIMIT_KIB (32 MiB) and flat (the last third's peak at most SOAK_RSS_GROWTH_KIB above the
-# first third's, after a warm-up). At the end every packet is accounted for (datapath_balance), the
-# drop counters hold exactly the unroutable and expired pings sent, nothing was lost, and the pools
-# leak nothing: idle, they never run dry, and a last transfer goes through.
+# SOAK_RSS_LIMIT_KIB (32 MiB for a release build, 48 MiB for a debug one) and flat (the last third's
+# peak at most SOAK_RSS_GROWTH_KIB above the first third's, after a warm-up). At the end every packet
+# is accounted for (datapath_balance), the drop counters hold exactly the unroutable and expired pings
+# sent, the datapath lost nothing (a UDP datagram may only be lost at the receiving application's full
+# socket, counted by its kernel), and the pools leak nothing: idle, they never run dry, and a last
+# transfer goes through.
 SCENARIO=soak
 . "$(dirname "$0")/common.sh"
 require_tools iperf3
 DURATION=${SOAK_SECONDS:-60}
-RSS_LIMIT_KIB=${SOAK_RSS_LIMIT_KIB:-32768}
+# 32 MiB is the release build's budget; a debug build's unoptimized code takes about 7 MiB more.
+case $BIN in */release) RSS_LIMIT_KIB=${SOAK_RSS_LIMIT_KIB:-32768} ;; *) RSS_LIMIT_KIB=${SOAK_RSS_LIMIT_KIB:-49152} ;; esac
 GROWTH_KIB=${SOAK_RSS_GROWTH_KIB:-1024}
 HOSTS=3
 
@@ -63,6 +66,7 @@ wait_exit "$IPERF_CLIENT" 30
 [ "$EXIT_RC" = 0 ] || fail "the UDP stream's client failed ($EXIT_RC): $(tail -5 "$TMP/iperf.err")"
 wait_exit "$IPERF_SERVER" 10
 ping_stop "$PINGER" "$TMP/ping.out" || fail "the ping lost replies during the soak: $PING_VERDICT"
+log "ping: $PING_VERDICT"
 stream_finish s1 30
 stream_finish s2 30
 sleep 1.1 # two stats periods: every counter includes the end
@@ -82,8 +86,11 @@ doc = json.load(open(sys.argv[2]))
 sent = doc["end"]["sum_sent"]["packets"]
 got = doc["end"]["sum_received"]["bytes"] // doc["start"]["test_start"]["blksize"]
 errors = []
-if got != sent:
-    errors.append(f"the UDP stream lost {sent - got} of {sent} datagrams")
+# The datapath may lose nothing: a datagram the receiving iperf3 did not read in time is the only
+# loss allowed, and its kernel must have counted it.
+app = d["h3-p2/udp/RcvbufErrors"]
+if sent - got != app:
+    errors.append(f"the UDP stream lost {sent - got} of {sent} datagrams, {app} of them at the receiving socket")
 want = {("h1", "no_route"): noroute, ("h1", "ttl_expired"): expired}
 for k, v in d.items():
     h, _, name = k.partition("/")
@@ -91,12 +98,13 @@ for k, v in d.items():
         errors.append(f"{h} counted {v} {name}, expected {want.get((h, name[5:]), 0)}")
 if d["h1/icmpErrorsSent"] != noroute + expired:
     errors.append(f"host 1 sent {d['h1/icmpErrorsSent']} ICMP errors for {noroute + expired} unroutable and expired pings")
-kernel = {k: v for k, v in d.items() if (k.endswith("_dropped") or k.endswith("RcvbufErrors")) and v}
+kernel = {k: v for k, v in d.items() if (k.endswith("_dropped") or k.endswith("RcvbufErrors")) and v and k != "h3-p2/udp/RcvbufErrors"}
 if kernel:
     errors.append(f"the kernel dropped packets: {kernel}")
 moved = sum(d[f"h{i}/sentPackets"] for i in range(1, hosts + 1))
-print(f"counters: {moved} datagrams between the hosts, {sent} UDP datagrams all received, "
-      f"{noroute} no_route and {expired} ttl_expired drops as sent, no other drop")
+print(f"counters: {moved} datagrams between the hosts; UDP stream {got} of {sent} datagrams received "
+      f"({app} overflowed the receiving iperf3's socket); {noroute} no_route and {expired} ttl_expired "
+      f"drops as sent, no other drop")
 warm = [r for r in rows if r[0] >= rows[-1][0] * 0.2] or rows
 third = max(1, len(warm) // 3)
 report = []

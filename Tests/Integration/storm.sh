@@ -125,10 +125,13 @@ print(got)
 EOF
 # First one empty datagram from each sender: a receive of zero bytes is a datagram like any other.
 empty='import socket, sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"", ("192.0.2.11", 8472))'
+before_empty=$(stat_value "$D/stats1" drop_truncated)
 ip netns exec "$P-ul" "$PY" -c "$empty"
 ip netns exec "$P-h2" "$PY" -c "$empty"
-sleep 0.5
-kill -0 "$PID1" 2>/dev/null || fail "an empty UDP datagram to port 8472 killed twilld on host 1 (see its log)"
+wait_stat "$D/stats1" drop_truncated $((before_empty + 1)) 3 || true
+sleep 0.6 # a crashing daemon spends a second or two printing its backtrace
+kill -0 "$PID1" 2>/dev/null && ! grep -q "Fatal error" "$D/log1" \
+    || fail "an empty UDP datagram to port 8472 killed twilld on host 1 ($(grep -m1 "Fatal error" "$D/log1" || echo "a trap; a release build prints no message"))"
 
 ip netns exec "$P-h1-p1" timeout 120 "$PY" "$TMP/listen.py" "$TMP/listen.stop" 100 >"$TMP/listen.out" 2>&1 &
 LISTEN_PID=$!
