@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets in Fuzz/Targets (each together with Sources/TwillWire/*.swift, under
-# AddressSanitizer) and runs each for a bounded time over its committed seeds in Fuzz/Corpus/<target>.
+# Builds the libFuzzer targets in Fuzz/Targets (each together with Sources/TwillWire/*.swift, and for
+# netconfig and leasejson the config and lease parsers of Sources/TwillControl, under AddressSanitizer)
+# and runs each for a bounded time over its committed seeds in Fuzz/Corpus/<target>.
 #
 #   scripts/fuzz.sh [seconds-per-target] [target ...]     default: 20 seconds, every target
 #   scripts/fuzz.sh 600                                    a long run (about an hour for all targets)
@@ -27,12 +28,26 @@ fi
 out=Fuzz/.out
 mkdir -p "$out/bin" "$out/corpus" "$out/crashes" "$out/logs"
 
+# The targets over TwillControl's parsers also compile these of its files. They join the target's one
+# module, so copies in $out/src/control go without their `import TwillWire` line; nothing else changes.
+control_targets=" netconfig leasejson "
+control_files=(JSONParser JSONValue JSONParseError NetworkConfig BackendConfig ConfigError LeaseAttributes
+               LeaseFormatError Lease LeaseRecord LeaseFile LeaseStoreError)
+rm -rf "$out/src/control"
+mkdir -p "$out/src/control"
+for f in "${control_files[@]}"; do
+    grep -v '^import TwillWire$' "Sources/TwillControl/$f.swift" >"$out/src/control/$f.swift"
+done
+
 # build_target T: one fuzzer binary, under AddressSanitizer; the build log in $out/logs/T.build.log.
 build_target() {
-    local t=$1
+    local t=$1 extra=()
+    if [[ $control_targets == *" $t "* ]]; then
+        for f in "${control_files[@]}"; do extra+=("$out/src/control/$f.swift"); done
+    fi
     # The linker warns about every asan symbol it cannot export; those lines are noise, the rest is not.
     if ! swiftc -sanitize=fuzzer,address -parse-as-library -O -swift-version 6 -module-name "Fuzz_$t" \
-            "Fuzz/Targets/$t.swift" Fuzz/Support/*.swift Sources/TwillWire/*.swift \
+            "Fuzz/Targets/$t.swift" Fuzz/Support/*.swift Sources/TwillWire/*.swift "${extra[@]}" \
             -o "$out/bin/$t" >"$out/logs/$t.build.log" 2>&1; then
         grep -v "Cannot export local symbol" "$out/logs/$t.build.log" >&2 || true
         echo "build failed: $t" >&2

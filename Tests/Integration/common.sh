@@ -497,3 +497,150 @@ wait_released() {
     done
     return 1
 }
+
+# --- Reliability scenarios (storm, restart, churn, overload, soak).
+
+# stream_start FROM_NS TO_NS TO_IP LABEL SECONDS [MBIT]: a checksummed TCP stream (xfer.py's receiver,
+# a sender of fresh random bytes, at most MBIT Mbit/s when given) that runs until stream_stop LABEL or
+# SECONDS have passed, in the background. stream_finish LABEL then fails on any difference and logs
+# the size and rate.
+declare -A STREAM_RECV STREAM_SEND STREAM_T0
+stream_start() {
+    local from=$1 to=$2 ip=$3 label=$4 seconds=$5 mbit=${6:-0} port=$((6000 + RANDOM % 1000)) n
+    [ -f "$TMP/xfer.py" ] || write_xfer_tool
+    [ -f "$TMP/stream.py" ] || cat >"$TMP/stream.py" <<'PYEOF'
+import hashlib, os, socket, sys, time
+host, port, stop, seconds, mbit = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
+c = socket.create_connection((host, port), timeout=10)
+c.settimeout(float(os.environ.get("XFER_IDLE_TIMEOUT", "60")))
+h, n, start = hashlib.sha256(), 0, time.time()
+while time.time() < start + seconds and not os.path.exists(stop):
+    b = os.urandom(1 << 16)
+    c.sendall(b)
+    h.update(b)
+    n += len(b)
+    if mbit > 0:
+        time.sleep(max(0, start + n * 8 / (mbit * 1e6) - time.time()))
+c.shutdown(socket.SHUT_WR)
+while c.recv(4096):
+    pass
+print(n, h.hexdigest())
+PYEOF
+    rm -f "$TMP/stream-stop.$label"
+    ip netns exec "$to" timeout $((seconds + 90)) "$PY" "$TMP/xfer.py" recv "$port" >"$TMP/stream-recv.$label" 2>&1 &
+    STREAM_RECV[$label]=$!
+    for n in $(seq 1 100); do
+        [ -n "$(ip netns exec "$to" ss -Hltn "sport = :$port")" ] && break
+        sleep 0.1
+    done
+    ip netns exec "$from" timeout $((seconds + 90)) "$PY" "$TMP/stream.py" "$ip" "$port" "$TMP/stream-stop.$label" "$seconds" "$mbit" \
+        >"$TMP/stream-send.$label" 2>&1 &
+    STREAM_SEND[$label]=$!
+    STREAM_T0[$label]=$(date +%s%N)
+}
+
+# stream_running LABEL: the sender is still sending (it has not met its deadline or failed).
+stream_running() { kill -0 "${STREAM_SEND[$1]}" 2>/dev/null; }
+
+# stream_stop LABEL: asks the sender to finish (it ends the stream cleanly).
+stream_stop() { touch "$TMP/stream-stop.$1"; }
+
+# stream_finish LABEL SECONDS: stops the stream and waits up to SECONDS for both ends; fails unless
+# both ended well with the same byte count and sha256. Sets STREAM_BYTES.
+stream_finish() {
+    local label=$1 out_s out_r ms
+    stream_stop "$label"
+    wait_exit "${STREAM_SEND[$label]}" "$2"
+    [ "$EXIT_RC" = 0 ] || { kill "${STREAM_RECV[$label]}" 2>/dev/null || true; fail "$label: stream sender ended with $EXIT_RC: $(cat "$TMP/stream-send.$label")"; }
+    ms=$((($(date +%s%N) - ${STREAM_T0[$label]}) / 1000000))
+    wait_exit "${STREAM_RECV[$label]}" 10
+    [ "$EXIT_RC" = 0 ] || fail "$label: stream receiver ended with $EXIT_RC: $(cat "$TMP/stream-recv.$label")"
+    out_s=$(cat "$TMP/stream-send.$label")
+    out_r=$(cat "$TMP/stream-recv.$label")
+    [ "$out_s" = "$out_r" ] || fail "$label: sent '$out_s' but received '$out_r'"
+    STREAM_BYTES=${out_s% *}
+    log "$label: $((STREAM_BYTES >> 20)) MiB in ${ms} ms ($((STREAM_BYTES * 8 / 1000 / (ms + 1))) Mbit/s), sha256 equal on both ends"
+}
+
+# rss_kib PID: the process's resident set in KiB (0 when it is gone).
+rss_kib() { awk '/^VmRSS:/ { print $2; found = 1 } END { if (!found) print 0 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# udp_stat NS FIELD: a UDP counter of NS's kernel (/proc/net/snmp), e.g. RcvbufErrors (datagrams
+# dropped at a full socket buffer) or NoPorts (datagrams for a port nobody holds).
+udp_stat() {
+    ip netns exec "$1" awk -v f="$2" '/^Udp:/ { if (!h) { for (i = 1; i <= NF; i++) col[$i] = i; h = 1 } else print $col[f] }' /proc/net/snmp
+}
+
+# datapath_counters DIR HOSTS: "name value" lines for an accounting snapshot: every counter of the
+# daemons on hosts 1..HOSTS (h1/sentPackets ...), every interface's packets and drops as the kernel
+# counts them in every namespace of $P (h1/twill0/tx_dropped, h2-p1/eth0/rx_dropped ...), and the
+# UDP receive buffer overflows and port misses of each (h2/udp/RcvbufErrors, h2/udp/NoPorts).
+datapath_counters() {
+    local ns i
+    for i in $(seq 1 "$2"); do awk -v h="h$i" 'NF == 2 && $2 ~ /^[0-9]+$/ { print h "/" $1, $2 }' "$1/stats$i"; done
+    for ns in $(topo_ns_list "$P"); do
+        ip netns exec "$ns" awk -v ns="${ns#"$P"-}" 'NR > 2 { name = $1; sub(/:.*/, "", name); line = $0; sub(/^ *[^:]*:/, "", line)
+            split(line, f); p = ns "/" name "/"
+            print p "rx_packets", f[2]; print p "rx_dropped", f[4]; print p "tx_packets", f[10]; print p "tx_dropped", f[12] }' /proc/net/dev
+        echo "${ns#"$P"-}/udp/RcvbufErrors $(udp_stat "$ns" RcvbufErrors)"
+        echo "${ns#"$P"-}/udp/NoPorts $(udp_stat "$ns" NoPorts)"
+    done
+}
+
+# datapath_balance BEFORE AFTER HOSTS [superpackets]: checks that every packet between two
+# datapath_counters snapshots is accounted for on hosts 1..HOSTS: what the kernel queued to twill0
+# twilld read; what twilld wrote to twill0 the kernel took; every datagram sent was received or
+# dropped at a full socket buffer; and, unless "superpackets" is given (TCP through the offloads,
+# where one TUN packet stands for many datagrams), what twilld took in (TUN reads and datagrams) it
+# sent, wrote or counted as a drop. Writes the deltas to AFTER.delta; prints one line per mismatch
+# and fails if there is any.
+datapath_balance() {
+    "$PY" - "$1" "$2" "$3" "${4:-}" <<'PYEOF'
+import sys
+def load(path):
+    return {k: int(v) for k, v in (l.split() for l in open(path))}
+before, after, hosts = load(sys.argv[1]), load(sys.argv[2]), [f"h{i}" for i in range(1, int(sys.argv[3]) + 1)]
+superpackets = sys.argv[4] == "superpackets"
+d = {k: after[k] - before.get(k, 0) for k in after}
+with open(sys.argv[2] + ".delta", "w") as out:
+    for k, v in sorted(d.items()):
+        out.write(f"{k} {v}\n")
+errors = []
+for h in hosts:
+    read, written, icmp = d[f"{h}/tunReadPackets"], d[f"{h}/tunWritePackets"], d[f"{h}/icmpErrorsSent"]
+    drops = sum(v for k, v in d.items() if k.startswith(f"{h}/drop_"))
+    if d[f"{h}/twill0/tx_packets"] != read:
+        errors.append(f"{h}: the kernel queued {d[f'{h}/twill0/tx_packets']} packets to twill0, twilld read {read}")
+    if d[f"{h}/twill0/rx_packets"] != written + icmp:
+        errors.append(f"{h}: twilld wrote {written} packets and {icmp} ICMP errors to twill0, the kernel took {d[f'{h}/twill0/rx_packets']}")
+    if not superpackets and read + d[f"{h}/receivedPackets"] != d[f"{h}/sentPackets"] + written + drops:
+        errors.append(f"{h}: twilld took in {read} TUN packets and {d[f'{h}/receivedPackets']} datagrams but sent "
+                      f"{d[f'{h}/sentPackets']}, wrote {written} and dropped {drops}")
+sent = sum(d[f"{h}/sentPackets"] for h in hosts)
+received = sum(d[f"{h}/receivedPackets"] for h in hosts)
+overflows = sum(d[f"{h}/udp/RcvbufErrors"] for h in hosts)
+if sent != received + overflows:
+    errors.append(f"the daemons sent {sent} datagrams; they received {received} and their kernels dropped {overflows}")
+for e in errors:
+    print(e)
+sys.exit(1 if errors else 0)
+PYEOF
+}
+
+# start_cluster DIR HOSTS PODS ENGINE [TWILLD ARGS...]: twilld on hosts 1..HOSTS of $P (files under
+# DIR, network config DIR/net.json), PODS pods on each, and every daemon aware of all the others.
+# Sets PIDS[i] to host i's daemon.
+PIDS=()
+start_cluster() {
+    local dir=$1 hosts=$2 pods=$3 engine=$4 i
+    shift 4
+    for i in $(seq 1 "$hosts"); do
+        start_twilld "$P" "$i" "$dir" "$engine" "$@"
+        PIDS[i]=$TWILLD_PID
+    done
+    for i in $(seq 1 "$hosts"); do wait_ready "$dir" "$i"; done
+    for i in $(seq 1 "$hosts"); do topo_add_pods "$P" "$i" "$dir/h$i.env" "$pods"; done
+    for i in $(seq 1 "$hosts"); do
+        wait_stat "$dir/stats$i" peers $((hosts - 1)) 10 || fail "host $i never saw its $((hosts - 1)) peers"
+    done
+}

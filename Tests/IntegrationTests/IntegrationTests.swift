@@ -246,4 +246,38 @@ struct IntegrationTests {
     func mtu() async throws {
         try await expectScenario("mtu.sh", ["9000"])
     }
+
+    /// With the offloads (UDP GRO: several datagrams per receive, the offload loop) and without them
+    /// (the plain loop; oversized datagrams refused by the engine).
+    @Test("storm: hostile datagrams during a TCP stream, every drop counter exact", arguments: ["auto", "none"])
+    func storm(offloads: String) async throws {
+        try await expectScenario("storm.sh", [offloads])
+    }
+
+    @Test("restart: SIGKILL mid-stream, back within 2 s with its subnet and peers; SIGTERM leaves nothing")
+    func restart() async throws {
+        try await expectScenario("restart.sh")
+    }
+
+    @Test("churn: hosts join and leave, peers follow, nothing sent to a departed host")
+    func churn() async throws {
+        try await expectScenario("churn.sh")
+    }
+
+    @Test("overload: unthrottled UDP, every loss counted, bounded memory, recovery")
+    func overload() async throws {
+        try await expectScenario("overload.sh")
+    }
+
+    /// SOAK_SECONDS (default 60) sets the length; the time limit follows it.
+    @Test("soak: 60 s of mixed traffic, flat RSS, every packet accounted for, no leaked slot")
+    func soak() async throws {
+        let seconds = ProcessInfo.processInfo.environment["SOAK_SECONDS"].flatMap { Int($0) } ?? 60
+        try await expectScenario("soak.sh", timeout: .seconds(seconds + 180))
+    }
+
+    @Test("listen: only the overlay port is open beyond loopback (embedded store, queues, etcd)")
+    func listen() async throws {
+        try await expectScenario("listen.sh")
+    }
 }

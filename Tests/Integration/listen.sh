@@ -1,0 +1,74 @@
+#!/bin/bash
+# listen.sh: what twilld exposes. While it runs, `ss -lntup` in its host namespace (where nothing else
+# runs) may show nothing but the overlay's UDP port on the public IP, and sockets on loopback: no TCP
+# listener, no other UDP socket. Checked for vxlan and udp on the embedded store, with several queues
+# (their per-queue send sockets are bound too), and with etcd as the store (its client connections
+# must not show up as listeners).
+SCENARIO=listen
+. "$(dirname "$0")/common.sh"
+require_tools ss
+
+new_prefix l
+topo_create "$P" 4
+
+# exposed HOST: the listening sockets of HOST not on loopback, "proto address:port" per line.
+exposed() {
+    ip netns exec "$P-h$1" ss -Hlntup | awk '{ print $1, $5 }' | grep -vE ' (127\.[0-9.]+|\[::1\]|::1):[0-9]+$' | sort -u || true
+}
+
+# check HOST PORT LABEL: HOST exposes exactly udp 192.0.2.1HOST:PORT (several reuseport sockets on
+# it count once). Anything else is reported with what a datagram sent to it from another host does:
+# ten go to each extra UDP port, and the socket's receive queue shows whether anyone reads them.
+check() {
+    local got want="udp 192.0.2.1$1:$2" extra port
+    got=$(exposed "$1")
+    if [ "$got" != "$want" ]; then
+        for port in $(awk -v w="$want" '$0 != w && $1 == "udp" { sub(/.*:/, "", $2); print $2 }' <<<"$got"); do
+            ip netns exec "$P-h$(($1 == 4 ? 1 : 4))" "$PY" -c 'import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for n in range(10): s.sendto(b"x" * 1000, (sys.argv[1], int(sys.argv[2])))' "192.0.2.1$1" "$port"
+        done
+        sleep 0.5
+        fail "$3: host $1 exposes
+${got:-nothing}
+expected only: $want
+ss -lnupm after 10 datagrams of 1000 bytes to each extra UDP port (Recv-Q is the second number, rb the receive buffer):
+$(ip netns exec "$P-h$1" ss -Hlnupm)"
+    fi
+    log "$3: only $want is open"
+}
+
+D=$TMP/vx
+mkdir -p "$D"
+write_net_config "$D/net.json" vxlan
+start_twilld "$P" 1 "$D" auto
+wait_ready "$D" 1
+check 1 8472 "vxlan, embedded store, default queues"
+
+D=$TMP/udp
+mkdir -p "$D"
+write_net_config "$D/net.json" udp
+start_twilld "$P" 2 "$D" auto
+wait_ready "$D" 2
+check 2 8285 "udp, embedded store"
+
+D=$TMP/mq
+mkdir -p "$D"
+write_net_config "$D/net.json" vxlan
+start_twilld "$P" 3 "$D" auto --queues 2
+wait_ready "$D" 3
+check 3 8472 "vxlan, 2 queues"
+
+if command -v etcd >/dev/null && command -v etcdctl >/dev/null; then
+    D=$TMP/etcd
+    mkdir -p "$D"
+    etcd_cluster "$P" 1
+    etcdctl_ul put /coreos.com/network/config '{"Network":"10.245.0.0/16","Backend":{"Type":"vxlan"}}' >/dev/null
+    start_twilld "$P" 4 "$D" auto --etcd-endpoints http://192.0.2.1:2379
+    wait_ready "$D" 4
+    [ -n "$(ip netns exec "$P-h4" ss -Htn state established dst 192.0.2.1)" ] || fail "twilld on host 4 holds no connection to etcd"
+    check 4 8472 "vxlan, etcd store"
+else
+    log "etcd not installed: the etcd variant was skipped"
+fi
+log "PASS listen in $((SECONDS - START_TIME))s"
