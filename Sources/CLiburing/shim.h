@@ -154,3 +154,12 @@ static inline int twill_keep_only_capability(int keep) {
     return syscall(SYS_capset, &h, d) < 0 ? -errno : 0;
 }
 static const int TWILL_CAP_NET_ADMIN = CAP_NET_ADMIN;
+
+// A classic BPF socket filter that keeps nothing: a socket that only sends never queues a datagram
+// someone else sends to its port.
+#include <linux/filter.h>
+static inline int twill_socket_drop_all(int fd) {
+    struct sock_filter code[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
+    struct sock_fprog prog = { 1, code };
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0 ? -errno : 0;
+}

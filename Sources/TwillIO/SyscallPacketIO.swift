@@ -137,8 +137,9 @@ public struct SyscallPacketIO: PacketIO, ~Copyable {
             for j in 0..<got {
                 let len = Int(messages[j].msg_len)
                 // A datagram larger than the slot was cut short: refuse it rather than forward a fragment.
-                if messages[j].msg_hdr.msg_flags & Int32(MSG_TRUNC) != 0 || len == 0 {
-                    if len > 0 { truncatedReceives &+= 1 }
+                // An empty one is handed on like any other (the loop counts it as truncated).
+                if messages[j].msg_hdr.msg_flags & Int32(MSG_TRUNC) != 0 {
+                    truncatedReceives &+= 1
                     pool.releaseIndex(slotIndices[j])
                     continue
                 }

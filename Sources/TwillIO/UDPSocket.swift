@@ -58,6 +58,13 @@ public final class UDPSocket: Sendable {
         return Int(v)
     }
 
+    /// Makes this a send-only socket: a filter drops every datagram that arrives, so its port queues
+    /// nothing and reads nothing (per-queue send sockets of the datapath).
+    public func refuseReceives() throws(IOError) {
+        let rc = twill_socket_drop_all(fd)
+        guard rc == 0 else { throw IOError("SO_ATTACH_FILTER", errno: -rc) }
+    }
+
     /// The bound port (useful after binding port 0).
     public var port: UInt16 { localAddress.port }
 

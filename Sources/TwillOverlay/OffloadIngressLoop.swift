@@ -27,8 +27,9 @@ struct OffloadIngressLoop: DatapathLoop {
             var bytesIn = 0
             for i in 0..<batch.count {
                 let entry = batch.packet(i)
-                let size = batch.segmentSize(i) > 0 ? batch.segmentSize(i) : entry.count
-                let count = (entry.count + size - 1) / size
+                // An empty datagram is one datagram too (refused below as truncated).
+                let size = batch.segmentSize(i) > 0 ? batch.segmentSize(i) : max(entry.count, 1)
+                let count = max(1, (entry.count + size - 1) / size)
                 datagrams += count
                 bytesIn += entry.count
                 guard let source = batch.address(i).ipAddress, let peer = table.peerIndex(underlay: source) else {
@@ -37,7 +38,7 @@ struct OffloadIngressLoop: DatapathLoop {
                 }
                 let peerSubnet = table.peers[peer].subnet
                 var offset = 0
-                while offset < entry.count {
+                repeat {
                     let datagram = UnsafeMutableRawBufferPointer(rebasing: entry[offset..<min(offset + size, entry.count)])
                     offset += size
                     guard let (at, length) = admission.admit(datagram, peerSubnet: peerSubnet, state: &state) else { continue }
@@ -47,7 +48,7 @@ struct OffloadIngressLoop: DatapathLoop {
                     } else {
                         output.addSingle(inner, io: &io, state: &state)
                     }
-                }
+                } while offset < entry.count
             }
             output.write(io: &io, state: &state)
             counters.add(.receivedPackets, UInt64(datagrams))

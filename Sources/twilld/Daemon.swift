@@ -65,8 +65,10 @@ final class Daemon: Service {
         logger.info("lease \(lease.subnet) for \(o.publicIP) (\(format), port \(config.backend.port)\(format == .vxlan ? ", VNI \(config.backend.vni), VTEP MAC \(mac)" : ""))")
 
         let mtu = config.mtu(underlayMTU: o.underlay.mtu)
-        let device = try OverlayDevice(name: o.tunName, lease: lease.subnet, network: config.network, mtu: mtu,
-                                       queues: o.queues, vnetHeader: o.offloads.needsVnetHeader)
+        let device = try await retryWhileHeld("TUN device \(o.tunName)", errno: EBUSY) {
+            try OverlayDevice(name: o.tunName, lease: lease.subnet, network: config.network, mtu: mtu,
+                              queues: o.queues, vnetHeader: o.offloads.needsVnetHeader)
+        }
         logger.info("device \(device.name): \(lease.subnet.address)/32, MTU \(mtu) (underlay \(o.underlay.name) MTU \(o.underlay.mtu)), route \(config.network), \(o.queues) queue\(o.queues == 1 ? "" : "s")")
         var sockets: [UDPSocket] = []
         var sendSockets: [UDPSocket] = []
@@ -75,7 +77,11 @@ final class Daemon: Service {
             for _ in 0..<o.queues {
                 sockets.append(try await bindOverlayPort(o.publicIP, config.backend.port, reusePort: o.queues > 1))
                 // Each queue sends from a port of its own, so the peer's receive sockets split flows too.
-                if o.queues > 1 { sendSockets.append(try UDPSocket(bind: .v4(o.publicIP), port: 0)) }
+                if o.queues > 1 {
+                    let send = try UDPSocket(bind: .v4(o.publicIP), port: 0)
+                    try send.refuseReceives()
+                    sendSockets.append(send)
+                }
             }
             choice = try IOEngineSelector.choose(o.engine)
         } catch {
@@ -181,21 +187,24 @@ final class Daemon: Service {
         logger.info("stopped: sent \(c.value(.sentPackets)), received \(c.value(.receivedPackets)), dropped \(c.totalDrops); device \(device.name) removed, lease \(lease.subnet) kept")
     }
 
-    /// Binds the overlay port. A predecessor killed with SIGKILL can hold it for a moment after it is
-    /// reaped (its io_uring requests are torn down asynchronously), so EADDRINUSE is retried for 5 s.
+    /// Binds the overlay port (see `retryWhileHeld`).
     func bindOverlayPort(_ address: IPv4Address, _ port: UInt16, reusePort: Bool) async throws -> UDPSocket {
+        try await retryWhileHeld("\(address):\(port)", errno: EADDRINUSE) {
+            try UDPSocket(bind: .v4(address), port: port, reusePort: reusePort)
+        }
+    }
+
+    /// A predecessor killed with SIGKILL holds its port and its TUN device for a moment after it is
+    /// reaped (its io_uring requests are torn down asynchronously): EADDRINUSE and EBUSY from them are
+    /// retried for 5 s, saying so once.
+    func retryWhileHeld<T>(_ what: String, errno busy: Int32, _ body: () throws -> T) async throws -> T {
         let deadline = ContinuousClock.now + .seconds(5)
         var logged = false
         while true {
-            let result: Result<UDPSocket, IOError>
-            do { result = .success(try UDPSocket(bind: .v4(address), port: port, reusePort: reusePort)) } catch { result = .failure(error) }
-            switch result {
-            case .success(let socket):
-                return socket
-            case .failure(let error):
-                guard error.errno == EADDRINUSE, ContinuousClock.now < deadline else { throw error }
+            do { return try body() } catch {
+                guard let e = error as? IOError, e.errno == busy, ContinuousClock.now < deadline else { throw error }
                 if !logged {
-                    logger.notice("\(address):\(port) is still in use (a previous twilld going away?); retrying for 5 s")
+                    logger.notice("\(what) is still in use (a previous twilld going away?); retrying for 5 s")
                     logged = true
                 }
                 try await Task.sleep(for: .milliseconds(100))

@@ -2,8 +2,8 @@
 # listen.sh: what twilld exposes. While it runs, `ss -lntup` in its host namespace (where nothing else
 # runs) may show nothing but the overlay's UDP port on the public IP, and sockets on loopback: no TCP
 # listener, no other UDP socket. Checked for vxlan and udp on the embedded store, with several queues
-# (their per-queue send sockets are bound too), and with etcd as the store (its client connections
-# must not show up as listeners).
+# (their per-queue send sockets are bound to ephemeral ports, and must drop whatever reaches them),
+# and with etcd as the store (its client connections must not show up as listeners).
 SCENARIO=listen
 . "$(dirname "$0")/common.sh"
 require_tools ss
@@ -16,26 +16,31 @@ exposed() {
     ip netns exec "$P-h$1" ss -Hlntup | awk '{ print $1, $5 }' | grep -vE ' (127\.[0-9.]+|\[::1\]|::1):[0-9]+$' | sort -u || true
 }
 
-# check HOST PORT LABEL: HOST exposes exactly udp 192.0.2.1HOST:PORT (several reuseport sockets on
-# it count once). Anything else is reported with what a datagram sent to it from another host does:
-# ten go to each extra UDP port, and the socket's receive queue shows whether anyone reads them.
+# check HOST PORT LABEL [SENDERS]: HOST exposes exactly udp 192.0.2.1HOST:PORT (several reuseport
+# sockets on it count once), plus, with several queues, SENDERS send-only sockets on ephemeral ports.
+# Ten datagrams go to each extra UDP port from another host; a send-only socket must queue none of
+# them (its filter drops everything), anything else fails with what the socket did.
 check() {
-    local got want="udp 192.0.2.1$1:$2" extra port
+    local got want="udp 192.0.2.1$1:$2" port ports queued
     got=$(exposed "$1")
-    if [ "$got" != "$want" ]; then
-        for port in $(awk -v w="$want" '$0 != w && $1 == "udp" { sub(/.*:/, "", $2); print $2 }' <<<"$got"); do
-            ip netns exec "$P-h$(($1 == 4 ? 1 : 4))" "$PY" -c 'import socket, sys
+    ports=$(awk -v w="$want" '$0 != w && $1 == "udp" { sub(/.*:/, "", $2); print $2 }' <<<"$got")
+    for port in $ports; do
+        ip netns exec "$P-h$(($1 == 4 ? 1 : 4))" "$PY" -c 'import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for n in range(10): s.sendto(b"x" * 1000, (sys.argv[1], int(sys.argv[2])))' "192.0.2.1$1" "$port"
-        done
-        sleep 0.5
+    done
+    [ -n "$ports" ] && sleep 0.5
+    # Receive queues of the extra ports after the datagrams (second column of ss).
+    queued=$(for port in $ports; do ip netns exec "$P-h$1" ss -Hlnu "sport = :$port" | awk '{ print $2 }'; done | sort -u)
+    if ! grep -qx "$want" <<<"$got" || [ "$(grep -cv "^udp " <<<"$got")" != 0 ] \
+        || [ "$(wc -w <<<"$ports")" != "${4:-0}" ] || { [ -n "$ports" ] && [ "$queued" != 0 ]; }; then
         fail "$3: host $1 exposes
 ${got:-nothing}
-expected only: $want
+expected only: $want${4:+ and $4 send-only ports}
 ss -lnupm after 10 datagrams of 1000 bytes to each extra UDP port (Recv-Q is the second number, rb the receive buffer):
 $(ip netns exec "$P-h$1" ss -Hlnupm)"
     fi
-    log "$3: only $want is open"
+    log "$3: only $want is open${4:+, and $4 send-only ports that queued nothing}"
 }
 
 D=$TMP/vx
@@ -57,7 +62,7 @@ mkdir -p "$D"
 write_net_config "$D/net.json" vxlan
 start_twilld "$P" 3 "$D" auto --queues 2
 wait_ready "$D" 3
-check 3 8472 "vxlan, 2 queues"
+check 3 8472 "vxlan, 2 queues" 2
 
 if command -v etcd >/dev/null && command -v etcdctl >/dev/null; then
     D=$TMP/etcd
