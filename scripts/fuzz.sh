@@ -60,16 +60,24 @@ jobs_max=${FUZZ_JOBS:-$(nproc)}
 for t in "${targets[@]}"; do
     [ -f "Fuzz/Targets/$t.swift" ] || { echo "no such target: $t" >&2; exit 2; }
 done
+# for_each_target FUNC: FUNC T for every target, $jobs_max at once; sets `failed` to the targets
+# whose FUNC failed.
+for_each_target() {
+    local t i pids=()
+    for t in "${targets[@]}"; do
+        while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done
+        "$1" "$t" &
+        pids+=("$!")
+    done
+    failed=()
+    for i in "${!targets[@]}"; do
+        wait "${pids[$i]}" || failed+=("${targets[$i]}")
+    done
+}
+
 echo "== build ${#targets[@]} targets, $jobs_max at a time"
-pids=()
-for t in "${targets[@]}"; do
-    while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done
-    build_target "$t" &
-    pids+=("$!")
-done
-for i in "${!targets[@]}"; do
-    wait "${pids[$i]}" || { echo "fuzz target ${targets[$i]} did not build" >&2; exit 1; }
-done
+for_each_target build_target
+[ ${#failed[@]} -eq 0 ] || { echo "fuzz targets did not build: ${failed[*]}" >&2; exit 1; }
 
 # run_target T: one bounded run; its verdict line goes to $out/logs/T.result, its exit status is 0/1.
 run_target() {
@@ -92,16 +100,7 @@ run_target() {
 }
 
 echo "== run ${#targets[@]} targets for ${seconds}s each, $jobs_max at a time"
-pids=()
-for t in "${targets[@]}"; do
-    while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done
-    run_target "$t" &
-    pids+=("$!")
-done
-failed=()
-for i in "${!targets[@]}"; do
-    wait "${pids[$i]}" || failed+=("${targets[$i]}")
-done
+for_each_target run_target
 
 echo "== fuzz summary (${seconds}s per target)"
 for t in "${targets[@]}"; do cat "$out/logs/$t.result"; done
