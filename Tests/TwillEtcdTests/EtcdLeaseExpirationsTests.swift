@@ -17,8 +17,9 @@ import Testing
                 let unknown: Int64 = 12345
                 let now = Date()
                 let found = try await expirations.expirations(of: Set(ids + [unknown]), client: client)
-                #expect(abs(try #require(found[ids[0]]).timeIntervalSince(now + 100)) < 3)
-                #expect(abs(try #require(found[ids[1]]).timeIntervalSince(now + 200)) < 3)
+                // etcd reports whole seconds left; a loaded machine adds seconds between grant and lookup.
+                #expect(abs(try #require(found[ids[0]]).timeIntervalSince(now + 100)) < 10)
+                #expect(abs(try #require(found[ids[1]]).timeIntervalSince(now + 200)) < 10)
                 #expect(found[unknown] == .distantPast)
                 #expect(expirations.count == 3)
                 // Cached: a revoked lease keeps its cached expiration (leases are never extended, only replaced).
