@@ -72,12 +72,34 @@ private func expectedShape(_ p: UnsafeRawBufferPointer, _ h: VirtioNetHeader) ->
         guard p.count >= 20, start == Int(p[0] & 0x0f) * 4, start >= 20, be16(p, 2) == p.count,
               p[9] == (tcp ? 6 : 17) else { return nil }
     } else {
-        guard p.count >= 40, start >= 40, be16(p, 4) + 40 == p.count else { return nil }
+        guard p.count >= 40, start >= 40, be16(p, 4) + 40 == p.count,
+              let chain = ipv6Transport(p), chain.offset == start, chain.proto == (tcp ? 6 : 17) else { return nil }
     }
     guard start + (tcp ? 20 : 8) <= p.count else { return nil }
     let transport = tcp ? Int(p[start + 12] >> 4) * 4 : 8
     guard transport >= (tcp ? 20 : 8), start + transport <= p.count else { return nil }
     return (tcp, start, transport)
+}
+
+/// Where an IPv6 packet's transport header starts, walking at most 8 extension headers (hop-by-hop,
+/// routing, destination options: (len + 1) * 8 bytes; AH: (len + 2) * 4; fragment: 8). Nil for a
+/// chain that runs past the packet or is longer, and for any fragment.
+private func ipv6Transport(_ p: UnsafeRawBufferPointer) -> (proto: UInt8, offset: Int)? {
+    var next = p[6], at = 40
+    for _ in 0...8 {
+        switch next {
+        case 0, 43, 60, 51, 44:
+            guard at + 8 <= p.count else { return nil }
+            let length = next == 44 ? 8 : next == 51 ? (Int(p[at + 1]) + 2) * 4 : (Int(p[at + 1]) + 1) * 8
+            guard at + length <= p.count else { return nil }
+            if next == 44 && (be16(p, at + 2) >> 3 != 0 || be16(p, at + 2) & 1 != 0) { return nil }
+            next = p[at]
+            at += length
+        default:
+            return (next, at)
+        }
+    }
+    return nil
 }
 
 private func checkSegmentation(_ packet: UnsafeRawBufferPointer, _ h: VirtioNetHeader) {

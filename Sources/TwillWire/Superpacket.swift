@@ -50,6 +50,11 @@ public struct Superpacket {
             guard packet.count >= IPv6Packet.headerLength else { throw .truncated }
             guard start >= IPv6Packet.headerLength else { throw .gsoHeader }
             guard Int(load16(p, 4)) + IPv6Packet.headerLength == packet.count else { throw .ipv6PayloadLength }
+            // csum_start must be where the extension header chain ends, at the transport the GSO type
+            // names; a fragment is never a superpacket.
+            let chain = try IPv6Packet(UnsafeMutableRawBufferPointer(mutating: packet)).walkExtensionHeaders()
+            guard chain.offset == start, chain.proto == (isTCP ? IPProtocol.tcp : IPProtocol.udp),
+                  !chain.isFragment else { throw .gsoHeader }
         }
         let transport: Int
         if isTCP {

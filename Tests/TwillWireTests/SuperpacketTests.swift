@@ -305,7 +305,11 @@ struct SuperpacketTests {
         h.checksumStart = 20
         #expect(refusal(b6, h) == .gsoHeader, "IPv6 csum_start 20")
         h.checksumStart = 400
-        #expect(refusal(b6, h) == .truncated, "IPv6 csum_start past the end")
+        #expect(refusal(b6, h) == .gsoHeader, "IPv6 csum_start past the end")
+        // Found by the segment fuzzer: next header TCP right behind the fixed header, but csum_start 48.
+        // The segments would carry their TCP header where the coalescer (and the receiver) do not look.
+        h.checksumStart = 48
+        #expect(refusal(b6, h) == .gsoHeader, "IPv6 csum_start past the end of the extension header chain")
 
         // Length fields against the bytes.
         #expect(refusal(Array(b4.dropLast()), h4) == .ipv4TotalLength, "a byte short")
