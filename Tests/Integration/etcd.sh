@@ -109,7 +109,8 @@ ip -n "$H4" addr add "10.244.$X.0/32" dev flannel.1
 tx_csum_off "$H4" eth0 # see interop.sh: the veth must finish the inner checksums a NIC would
 printf 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.%s.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n' "$X" >"$D/h4.env"
 grant=$(etcdctl_ul lease grant 86400) || fail "etcdctl lease grant failed"
-LEASE4=$(awk '/granted/ { print $2 }' <<<"$grant")
+# etcdctl prints the ID as 16 hex digits; etcd_subnets prints it without leading zeros.
+LEASE4=$(awk '/granted/ { sub(/^0+/, "", $2); print $2 }' <<<"$grant")
 [ -n "$LEASE4" ] || fail "cannot read the lease ID from: $grant"
 VALUE4=$(flannel_lease_value 192.0.2.14 "$MAC4")
 etcdctl_ul put --lease="$LEASE4" "$NETKEY/subnets/$KEY4" "$VALUE4" >/dev/null

@@ -172,10 +172,13 @@ log "MTU-sized DF ping passes; net unreachable and time exceeded come from 10.24
 # each flow over exactly one.
 if [ "$QUEUES" -gt 1 ]; then
     grep -q "$QUEUES queues" "$D/log1" || fail "host 1 did not start $QUEUES queues: $(grep 'device twill0' "$D/log1")"
-    capture_start "$P-h1" eth0 96 "$D/mq.pcap" "udp and src host 192.0.2.11 and dst host 192.0.2.12"
+    # 64 of the 128 datagrams sent: a loaded machine may lose a few on the way, and the capture
+    # must not wait for them.
+    capture_start "$P-h1" eth0 64 "$D/mq.pcap" "udp and src host 192.0.2.11 and dst host 192.0.2.12"
+    sleep 1 # tshark says it is capturing a moment before it is (see wireformat.sh)
     ip netns exec "$P-h1-p1" "$PY" - "$B" <<'EOF'
 import socket, sys, time
-for round in range(3):
+for round in range(4):
     for port in range(40000, 40032):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -200,7 +203,7 @@ while off + 16 <= len(data):
 ports = set().union(*flows.values()) if flows else set()
 split = [p for p, s in flows.items() if len(s) > 1]
 print(f"{len(flows)} flows over {len(ports)} outer source ports, {len(split)} flows on more than one")
-sys.exit(0 if len(flows) >= 30 and len(ports) >= 2 and not split else 1)
+sys.exit(0 if len(flows) >= 24 and len(ports) >= 2 and not split else 1)
 EOF
 ) || fail "multi-queue: flows did not spread over queues, one outer port each: $spread"
     log "multi-queue ($QUEUES): $spread"
