@@ -117,6 +117,8 @@ public struct IOVectorBatch: ~Copyable {
         let s = segmentSizes[i]
         return s == 0 ? 1 : (byteCounts[i] + s - 1) / s
     }
+    /// The address family of message `i`'s destination (AF_INET6 picks the IPv6 socket).
+    @inline(__always) public func family(_ i: Int) -> Int32 { addresses[i].family }
     @inline(__always) func message(_ i: Int) -> UnsafeMutablePointer<twill_mmsghdr> { messages + i }
     @inline(__always) func vectors(_ i: Int) -> (UnsafeMutablePointer<iovec>, Int) {
         (iovecs + firstVector[i], firstVector[i + 1] - firstVector[i])

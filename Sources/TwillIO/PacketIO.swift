@@ -1,3 +1,5 @@
+import Glibc
+
 /// The two I/O engines behind the batch API.
 public enum IOEngineKind: String, Sendable, CaseIterable, CustomStringConvertible {
     /// io_uring: multishot receives into provided buffers, batched submissions.
@@ -12,7 +14,8 @@ public enum IOEnginePreference: String, Sendable, CaseIterable {
     case auto, uring, syscalls
 }
 
-/// Batch-shaped packet I/O between one TUN queue and one UDP socket, owned by one thread.
+/// Batch-shaped packet I/O between one TUN queue and one UDP socket (two with an IPv6 underlay),
+/// owned by one thread.
 ///
 /// Reads put each packet in a fresh pool slot at the pool's headroom (TUN) or anywhere in the slot
 /// (UDP: see `PacketBatch.offset`); writes and sends skip entries of length 0 (dropped ones). Every
@@ -47,6 +50,9 @@ public struct PacketIOConfiguration: Sendable {
     public var tunFD: Int32
     /// The UDP socket, or -1.
     public var udpFD: Int32
+    /// The IPv6 underlay's UDP socket, or -1: datagrams to IPv6 addresses go out through it and
+    /// receives come from both.
+    public var udp6FD: Int32
     /// Largest batch handled at once.
     public var batchSize: Int
     /// io_uring only: keep single-shot reads in flight even where READ_MULTISHOT exists.
@@ -54,12 +60,21 @@ public struct PacketIOConfiguration: Sendable {
     /// The UDP socket has UDP_GRO on: receives carry the coalesced segment size.
     public var udpGRO: Bool
 
-    public init(tunFD: Int32 = -1, udpFD: Int32 = -1, batchSize: Int = 64, disableMultishotRead: Bool = false,
-                udpGRO: Bool = false) {
+    public init(tunFD: Int32 = -1, udpFD: Int32 = -1, udp6FD: Int32 = -1, batchSize: Int = 64,
+                disableMultishotRead: Bool = false, udpGRO: Bool = false) {
         self.tunFD = tunFD
         self.udpFD = udpFD
+        self.udp6FD = udp6FD
         self.batchSize = batchSize
         self.disableMultishotRead = disableMultishotRead
         self.udpGRO = udpGRO
+    }
+}
+
+extension PacketIOConfiguration {
+    /// The socket that sends to an address of `family`: the IPv6 one for AF_INET6 when there is one.
+    @inline(__always)
+    func sendFD(family: Int32) -> Int32 {
+        family == AF_INET6 && udp6FD >= 0 ? udp6FD : udpFD
     }
 }

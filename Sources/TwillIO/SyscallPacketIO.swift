@@ -17,26 +17,31 @@ public struct SyscallPacketIO: PacketIO, ~Copyable {
     let controls: UnsafeMutableRawPointer
     public private(set) var truncatedReceives: UInt64 = 0
     public private(set) var gsoSendFailures: UInt64 = 0
+    /// Which underlay socket receives first next time.
+    var receiveTurn = false
     static let controlSpace = 32
 
     public init(_ config: PacketIOConfiguration, pool: PacketPool) throws(IOError) {
-        func epoll(for fd: Int32, _ what: String) throws(IOError) -> Int32 {
-            guard fd >= 0 else { return -1 }
+        func epoll(for fds: [Int32], _ what: String) throws(IOError) -> Int32 {
+            let fds = fds.filter { $0 >= 0 }
+            guard !fds.isEmpty else { return -1 }
             let ep = epoll_create1(Int32(EPOLL_CLOEXEC))
             guard ep >= 0 else { throw IOError.last("epoll_create1") }
-            var ev = epoll_event()
-            ev.events = EPOLLIN.rawValue
-            ev.data.fd = fd
-            guard epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0 else {
-                let e = IOError.last("epoll_ctl \(what)")
-                close(ep)
-                throw e
+            for fd in fds {
+                var ev = epoll_event()
+                ev.events = EPOLLIN.rawValue
+                ev.data.fd = fd
+                guard epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0 else {
+                    let e = IOError.last("epoll_ctl \(what)")
+                    close(ep)
+                    throw e
+                }
             }
             return ep
         }
-        let t = try epoll(for: config.tunFD, "tun")
+        let t = try epoll(for: [config.tunFD], "tun")
         let u: Int32
-        do { u = try epoll(for: config.udpFD, "udp") } catch { if t >= 0 { close(t) }; throw error }
+        do { u = try epoll(for: [config.udpFD, config.udp6FD], "udp") } catch { if t >= 0 { close(t) }; throw error }
         self.config = config
         self.pool = pool
         self.tunEpoll = t
@@ -115,6 +120,24 @@ public struct SyscallPacketIO: PacketIO, ~Copyable {
         precondition(batch.pool === pool, "a batch must come from the engine's pool")
         var waited = false
         while true {
+            // Both underlay sockets in turn; the first to start alternates so neither starves the other.
+            var got = 0
+            let first = config.udp6FD >= 0 && receiveTurn ? config.udp6FD : config.udpFD
+            let second = first == config.udpFD ? config.udp6FD : config.udpFD
+            for fd in [first, second] where fd >= 0 {
+                got += try receiveOnce(fd, into: &batch)
+            }
+            receiveTurn.toggle()
+            if got > 0 { return got }
+            if batch.count == batch.capacity || pool.available == 0 { return 0 }
+            if waited || !waitReadable(udpEpoll, timeoutMilliseconds) { return 0 }
+            waited = true
+        }
+    }
+
+    /// One non-blocking recvmmsg on `fd` into the batch's free room; how many were appended.
+    private mutating func receiveOnce(_ fd: Int32, into batch: inout PacketBatch) throws(IOError) -> Int {
+        while true {
             var k = 0
             while k < batch.capacity - batch.count && k < config.batchSize, let index = pool.acquireIndex() {
                 slotIndices[k] = index
@@ -131,9 +154,10 @@ public struct SyscallPacketIO: PacketIO, ~Copyable {
                 k += 1
             }
             if k == 0 { return 0 }
-            let r = twill_recvmmsg(config.udpFD, messages, UInt32(k), Int32(MSG_DONTWAIT))
+            let r = twill_recvmmsg(fd, messages, UInt32(k), Int32(MSG_DONTWAIT))
             let err = errno
             let got = max(Int(r), 0)
+            var appended = 0
             for j in 0..<got {
                 let len = Int(messages[j].msg_len)
                 // A datagram larger than the slot was cut short: refuse it rather than forward a fragment.
@@ -147,17 +171,17 @@ public struct SyscallPacketIO: PacketIO, ~Copyable {
                 a.length = messages[j].msg_hdr.msg_namelen
                 batch.appendIndex(slotIndices[j], offset: 0, length: len)
                 batch.setAddress(batch.count - 1, a)
+                appended += 1
                 if config.udpGRO {
                     let size = Int(twill_msg_udp_gro_size(&messages[j].msg_hdr))
                     if size > 0 && size < len { batch.setSegmentSize(batch.count - 1, size) }
                 }
             }
             for j in got..<k { pool.releaseIndex(slotIndices[j]) }
-            if r > 0 { return got }
+            if r > 0 { return appended }
             if err == EINTR { continue }
             guard err == EAGAIN else { throw IOError("recvmmsg", errno: err) }
-            if waited || !waitReadable(udpEpoll, timeoutMilliseconds) { return 0 }
-            waited = true
+            return 0
         }
     }
 
@@ -190,7 +214,16 @@ public struct SyscallPacketIO: PacketIO, ~Copyable {
         var start = 0
         var spins = 0
         while start < k {
-            let r = twill_sendmmsg(config.udpFD, messages + start, UInt32(k - start), 0)
+            // A run of messages to one address family goes through that family's socket.
+            let family = SyscallPacketIO.family(messages[start])
+            var end = start + 1
+            if config.udp6FD >= 0 {
+                while end < k && SyscallPacketIO.family(messages[end]) == family { end += 1 }
+            } else {
+                end = k
+            }
+            let fd = config.sendFD(family: family)
+            let r = twill_sendmmsg(fd, messages + start, UInt32(end - start), 0)
             if r > 0 {
                 sent += Int(r)
                 start += Int(r)
@@ -200,7 +233,7 @@ public struct SyscallPacketIO: PacketIO, ~Copyable {
             if err == EINTR { continue }
             if err == EAGAIN && spins < 1000 {
                 spins += 1
-                var pfd = pollfd(fd: config.udpFD, events: Int16(POLLOUT), revents: 0)
+                var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
                 _ = poll(&pfd, 1, 10)
                 continue
             }
@@ -208,6 +241,13 @@ public struct SyscallPacketIO: PacketIO, ~Copyable {
             start += 1
         }
         return sent
+    }
+
+    /// The family of a message's destination (0 when it has none).
+    @inline(__always)
+    private static func family(_ m: twill_mmsghdr) -> Int32 {
+        guard let name = m.msg_hdr.msg_name else { return 0 }
+        return Int32(name.load(as: sa_family_t.self))
     }
 
     public mutating func writeTun(_ v: borrowing IOVectorBatch) throws(IOError) -> Int {

@@ -11,7 +11,7 @@ public struct UringPacketIO: PacketIO, ~Copyable {
     public var engine: IOEngineKind { .uring }
 
     private enum Op: UInt64 {
-        case tunMultishot = 1, tunRead, udpMultishot, udpSend, tunWrite, cancel
+        case tunMultishot = 1, tunRead, udpMultishot, udpSend, tunWrite, cancel, udp6Multishot
     }
     private static let tunGroup: UInt16 = 1
     private static let udpGroup: UInt16 = 2
@@ -27,6 +27,8 @@ public struct UringPacketIO: PacketIO, ~Copyable {
     public let multishotRead: Bool
     let tunIndex: Int32
     let udpIndex: Int32
+    /// The IPv6 underlay socket's registered index, -1 without one.
+    let udp6Index: Int32
     let tunBuffers: ProvidedBufferRing?
     let udpBuffers: ProvidedBufferRing?
     let tunPending: CompletionQueue
@@ -39,6 +41,7 @@ public struct UringPacketIO: PacketIO, ~Copyable {
     let cqes: UnsafeMutablePointer<UnsafeMutablePointer<io_uring_cqe>?>
     var tunArmed = false
     var udpArmed = false
+    var udp6Armed = false
     var readsInFlight = 0
     var sendsInFlight = 0
     var writesInFlight = 0
@@ -63,6 +66,8 @@ public struct UringPacketIO: PacketIO, ~Copyable {
         var udpIndex: Int32 = -1
         if config.tunFD >= 0 { tunIndex = Int32(fds.count); fds.append(config.tunFD) }
         if config.udpFD >= 0 { udpIndex = Int32(fds.count); fds.append(config.udpFD) }
+        var udp6Index: Int32 = -1
+        if config.udp6FD >= 0 { udp6Index = Int32(fds.count); fds.append(config.udp6FD) }
         if !fds.isEmpty {
             let rc = io_uring_register_files(ring, fds, UInt32(fds.count))
             guard rc == 0 else { throw IOError("io_uring_register_files", errno: -rc) }
@@ -74,7 +79,8 @@ public struct UringPacketIO: PacketIO, ~Copyable {
             ? try ProvidedBufferRing(ring: ring, group: UringPacketIO.tunGroup, entries: ringEntries,
                                      bufferOffset: pool.headroom, bufferLength: pool.slotSize - pool.headroom)
             : nil
-        let udpBuffers = config.udpFD >= 0
+        // Both underlay sockets' multishot receives draw from this one ring.
+        let udpBuffers = config.udpFD >= 0 || config.udp6FD >= 0
             ? try ProvidedBufferRing(ring: ring, group: UringPacketIO.udpGroup, entries: ringEntries,
                                      bufferOffset: 0, bufferLength: pool.slotSize)
             : nil
@@ -88,6 +94,7 @@ public struct UringPacketIO: PacketIO, ~Copyable {
         self.multishotRead = multishot
         self.tunIndex = tunIndex
         self.udpIndex = udpIndex
+        self.udp6Index = udp6Index
         tunPending = CompletionQueue(capacity: pool.capacity)
         udpPending = CompletionQueue(capacity: pool.capacity)
         owner = .allocate(capacity: pool.capacity)
@@ -170,14 +177,23 @@ public struct UringPacketIO: PacketIO, ~Copyable {
     private mutating func armUDP() {
         guard let br = udpBuffers else { return }
         _ = br.replenish(from: pool, owner: owner, tag: UringPacketIO.ownerUDPRing)
-        if !udpArmed && br.lent > 0 {
-            let s = sqe()
-            io_uring_prep_recvmsg_multishot(s, udpIndex, receiveTemplate, 0)
-            twill_sqe_set_flags(s, TWILL_IOSQE_FIXED_FILE | TWILL_IOSQE_BUFFER_SELECT)
-            twill_sqe_set_buf_group(s, UringPacketIO.udpGroup)
-            io_uring_sqe_set_data64(s, UringPacketIO.data(.udpMultishot, 0))
+        if !udpArmed && udpIndex >= 0 && br.lent > 0 {
+            armReceive(udpIndex, .udpMultishot)
             udpArmed = true
         }
+        if !udp6Armed && udp6Index >= 0 && br.lent > 0 {
+            armReceive(udp6Index, .udp6Multishot)
+            udp6Armed = true
+        }
+    }
+
+    @inline(__always)
+    private func armReceive(_ index: Int32, _ op: Op) {
+        let s = sqe()
+        io_uring_prep_recvmsg_multishot(s, index, receiveTemplate, 0)
+        twill_sqe_set_flags(s, TWILL_IOSQE_FIXED_FILE | TWILL_IOSQE_BUFFER_SELECT)
+        twill_sqe_set_buf_group(s, UringPacketIO.udpGroup)
+        io_uring_sqe_set_data64(s, UringPacketIO.data(op, 0))
     }
 
     /// Handles every completion that is ready; returns how many.
@@ -222,14 +238,16 @@ public struct UringPacketIO: PacketIO, ~Copyable {
             } else {
                 pool.releaseIndex(index)
             }
-        case .udpMultishot:
+        case .udpMultishot, .udp6Multishot:
             if hasBuffer {
                 let bid = UInt32(flags >> UInt32(IORING_CQE_BUFFER_SHIFT))
                 owner[Int(bid)] = 0
                 udpBuffers.unsafelyUnwrapped.lent -= 1
                 receive(bid, Int(res))
             }
-            if !more { udpArmed = false }
+            if !more {
+                if Op(rawValue: ud >> 32) == .udpMultishot { udpArmed = false } else { udp6Armed = false }
+            }
         case .udpSend:
             sendsInFlight -= 1
             if res >= 0 { completedOK += 1 } else if res == -EIO { gsoSendFailures &+= 1 }
@@ -327,7 +345,7 @@ public struct UringPacketIO: PacketIO, ~Copyable {
             messages[k].msg_iov = iovecs + k
             messages[k].msg_iovlen = 1
             let s = sqe()
-            io_uring_prep_sendmsg(s, udpIndex, messages + k, 0)
+            io_uring_prep_sendmsg(s, sendIndex(family: batch.address(i).family), messages + k, 0)
             twill_sqe_set_flags(s, TWILL_IOSQE_FIXED_FILE)
             io_uring_sqe_set_data64(s, UringPacketIO.data(.udpSend, k))
             sendsInFlight += 1
@@ -352,7 +370,8 @@ public struct UringPacketIO: PacketIO, ~Copyable {
         for i in 0..<v.count {
             let s = sqe()
             // msg_hdr is the first field: the kernel reads the batch's own msghdr, which outlives the wait.
-            io_uring_prep_sendmsg(s, udpIndex, UnsafeMutableRawPointer(v.message(i)).assumingMemoryBound(to: msghdr.self), 0)
+            io_uring_prep_sendmsg(s, sendIndex(family: v.family(i)),
+                                  UnsafeMutableRawPointer(v.message(i)).assumingMemoryBound(to: msghdr.self), 0)
             twill_sqe_set_flags(s, TWILL_IOSQE_FIXED_FILE)
             io_uring_sqe_set_data64(s, UringPacketIO.data(.udpSend, i))
             sendsInFlight += 1
@@ -370,6 +389,12 @@ public struct UringPacketIO: PacketIO, ~Copyable {
             writesInFlight += 1
         }
         return finishSubmissions { $0.writesInFlight }
+    }
+
+    /// The registered socket for a destination of `family`: the IPv6 one for AF_INET6 when present.
+    @inline(__always)
+    private func sendIndex(family: Int32) -> Int32 {
+        family == AF_INET6 && udp6Index >= 0 ? udp6Index : udpIndex
     }
 
     /// Submits and waits (bounded) until the sends or writes just queued have completed, so their

@@ -14,7 +14,7 @@ struct EgressLoop: DatapathLoop {
         var replies = PacketBatch(capacity: config.batchSize, pool: pool)
         var state = LoopState(context, pool: pool)
         let encapsulator = Encapsulator(format: config.format, vni: config.vni, localMAC: config.localMAC)
-        let routing = EgressRouting(icmpSource: config.icmpSource, replyPrefix: 0)
+        let routing = EgressRouting(icmpSource: config.icmpSource, ipv6: config.ipv6, replyPrefix: 0)
         let headerLength = config.format.headerLength
         while !context.stop.isStopped {
             let n = state.readTun(&io, into: &batch)
@@ -26,22 +26,24 @@ struct EgressLoop: DatapathLoop {
             for i in 0..<batch.count {
                 let packet = batch.packet(i)
                 bytesIn += packet.count
-                guard let (peer, length) = routing.route(packet, table: table, state: &state, replies: &replies) else {
+                guard let route = routing.route(packet, table: table, state: &state, replies: &replies) else {
                     batch.drop(i)
                     continue
                 }
+                let length = route.length
+                let (endpoint, mac) = table.destination(route.peer, version: route.version)
                 let start: Int
                 do {
                     start = try encapsulator.encapsulate(batch.slot(i), innerOffset: batch.offset(i),
-                                                         innerLength: length, innerVersion: 4,
-                                                         peerMAC: table.peers[peer].vtepMAC)
+                                                         innerLength: length, innerVersion: route.version,
+                                                         peerMAC: mac)
                 } catch {
                     state.drops.count(.malformed(error))
                     batch.drop(i)
                     continue
                 }
                 batch.setPacket(i, offset: start, length: length + headerLength)
-                batch.setAddress(i, table.endpoint(peer))
+                batch.setAddress(i, endpoint)
                 toSend += 1
                 bytesOut += length + headerLength
             }

@@ -14,6 +14,8 @@ public final class Forwarder: Sendable {
     private let tun: TunDevice
     private let receiveSockets: [UDPSocket]
     private let sendSockets: [UDPSocket]
+    private let receiveSockets6: [UDPSocket]
+    private let sendSockets6: [UDPSocket]
     private let signal = StopSignal()
     private let threads = Mutex<[DatapathThread]>([])
     private let failures = Mutex<[String]>([])
@@ -22,14 +24,20 @@ public final class Forwarder: Sendable {
     /// - Parameters:
     ///   - sockets: one receive socket per TUN queue (bound to the overlay port).
     ///   - sendSockets: one per queue to send from; empty sends from the receive sockets.
+    ///   - sockets6, sendSockets6: the same for an IPv6 underlay (empty without one).
     public init(config: ForwarderConfiguration, tun: TunDevice, sockets: [UDPSocket], sendSockets: [UDPSocket] = [],
+                sockets6: [UDPSocket] = [], sendSockets6: [UDPSocket] = [],
                 peers: PeerDirectory, counters: DatapathCounters = DatapathCounters()) {
         precondition(sockets.count == tun.queues.count, "one receive socket per TUN queue")
         precondition(sendSockets.isEmpty || sendSockets.count == tun.queues.count, "one send socket per TUN queue")
+        precondition(sockets6.isEmpty || sockets6.count == tun.queues.count, "one IPv6 receive socket per TUN queue")
+        precondition(sendSockets6.isEmpty || sendSockets6.count == sockets6.count, "one IPv6 send socket per TUN queue")
         self.config = config
         self.tun = tun
         self.receiveSockets = sockets
         self.sendSockets = sendSockets
+        self.receiveSockets6 = sockets6
+        self.sendSockets6 = sendSockets6
         self.peers = peers
         self.counters = counters
     }
@@ -50,13 +58,15 @@ public final class Forwarder: Sendable {
         let context = LoopContext(config: loopConfig, directory: peers, counters: counters, stop: signal)
         var started: [DatapathThread] = []
         for q in 0..<tun.queues.count {
-            func io(_ udp: Int32) -> PacketIOConfiguration {
-                PacketIOConfiguration(tunFD: tun.queues[q], udpFD: udp, batchSize: loopConfig.batchSize,
+            func io(_ udp: Int32, _ udp6: Int32) -> PacketIOConfiguration {
+                PacketIOConfiguration(tunFD: tun.queues[q], udpFD: udp, udp6FD: udp6, batchSize: loopConfig.batchSize,
                                       disableMultishotRead: config.disableMultishotRead,
                                       udpGRO: config.offloads.contains(.udpGRO))
             }
-            let send = io(sendSockets.isEmpty ? receiveSockets[q].fd : sendSockets[q].fd)
-            let receive = io(receiveSockets[q].fd)
+            let receive6 = receiveSockets6.isEmpty ? -1 : receiveSockets6[q].fd
+            let send = io(sendSockets.isEmpty ? receiveSockets[q].fd : sendSockets[q].fd,
+                          sendSockets6.isEmpty ? receive6 : sendSockets6[q].fd)
+            let receive = io(receiveSockets[q].fd, receive6)
             let suffix = tun.queues.count > 1 ? "-\(q)" : ""
             // A TUN with virtio headers needs the offload loops even when only the checksum offload is on.
             if tun.vnetHeader {

@@ -13,6 +13,8 @@ public struct ForwarderConfiguration: Sendable {
     /// (the kernel drops packets arriving from one of its own addresses as martians): the overlay
     /// Network's own address serves, since the first subnet is never leased (flannel's SubnetMin).
     public var icmpSource: IPv4Address
+    /// The dual-stack overlay's IPv6 side (nil: IPv6 inner packets are dropped as `ipv6_not_routed`).
+    public var ipv6: IPv6Overlay?
     public var engine: IOEngineChoice
     public var batchSize: Int
     /// Slots per datapath thread; exhaustion pauses reading (back-pressure).
@@ -45,6 +47,22 @@ public struct ForwarderConfiguration: Sendable {
         self.disableMultishotRead = disableMultishotRead
         self.offloads = offloads
         self.gsoMaxSegments = gsoMaxSegments
+    }
+
+    /// The IPv6 half of a dual-stack overlay, as the datapath needs it.
+    public struct IPv6Overlay: Sendable {
+        /// The whole IPv6 overlay network: only destinations inside it are routed to peers.
+        public var network: IPv6Subnet
+        /// This host's IPv6 subnet: the only IPv6 inner destinations accepted from peers.
+        public var localSubnet: IPv6Subnet
+        /// Source of ICMPv6 errors: an address in the never-leased first subnet, local to no host.
+        public var icmpSource: IPv6Address
+
+        public init(network: IPv6Subnet, localSubnet: IPv6Subnet, icmpSource: IPv6Address? = nil) {
+            self.network = network
+            self.localSubnet = localSubnet
+            self.icmpSource = icmpSource ?? IPv6Address(high: network.address.high, low: network.address.low | 1)
+        }
     }
 
     /// A slot that holds the largest datagram the underlay can deliver (with io_uring's receive

@@ -17,7 +17,7 @@ struct IngressLoop: DatapathLoop {
         var truncated = io.truncatedReceives
         let admission = IngressAdmission(
             decapsulator: Decapsulator(format: config.format, vni: config.vni, localMAC: config.localMAC),
-            localSubnet: config.localSubnet)
+            localSubnet: config.localSubnet, localSubnetV6: config.ipv6?.localSubnet)
         while !context.stop.isStopped {
             let n = state.receiveUDP(&io, into: &batch, truncated: &truncated)
             guard n > 0 else { continue }
@@ -32,7 +32,7 @@ struct IngressLoop: DatapathLoop {
                     batch.drop(i)
                     continue
                 }
-                guard let (offset, length) = admission.admit(batch.packet(i), peerSubnet: table.peers[peer].subnet, state: &state) else {
+                guard let (offset, length) = admission.admit(batch.packet(i), peer: table.peers[peer], state: &state) else {
                     batch.drop(i)
                     continue
                 }

@@ -19,7 +19,7 @@ struct OffloadEgressLoop: DatapathLoop {
         var output = EgressOutput(segments: 1024, gso: config.offloads.contains(.udpGSO),
                                   gsoFailures: io.gsoSendFailures)
         let encapsulator = Encapsulator(format: config.format, vni: config.vni, localMAC: config.localMAC)
-        let routing = EgressRouting(icmpSource: config.icmpSource, replyPrefix: VirtioNetHeader.length)
+        let routing = EgressRouting(icmpSource: config.icmpSource, ipv6: config.ipv6, replyPrefix: VirtioNetHeader.length)
         let encapLength = config.format.headerLength
         let vnetLength = VirtioNetHeader.length
         while !context.stop.isStopped {
@@ -36,9 +36,9 @@ struct OffloadEgressLoop: DatapathLoop {
                 }
                 let inner = UnsafeMutableRawBufferPointer(rebasing: raw[vnetLength...])
                 bytesIn += inner.count
-                guard let (peer, length) = routing.route(inner, table: table, state: &state, replies: &replies) else { continue }
-                let endpoint = table.endpoint(peer)
-                let mac = table.peers[peer].vtepMAC
+                guard let route = routing.route(inner, table: table, state: &state, replies: &replies) else { continue }
+                let length = route.length
+                let (endpoint, mac) = table.destination(route.peer, version: route.version)
                 if vnet.gsoType == VirtioNetHeader.gsoNone {
                     if vnet.flags & VirtioNetHeader.flagNeedsChecksum != 0 {
                         do {
@@ -51,7 +51,7 @@ struct OffloadEgressLoop: DatapathLoop {
                     let start: Int
                     do {
                         start = try encapsulator.encapsulate(batch.slot(i), innerOffset: batch.offset(i) + vnetLength,
-                                                             innerLength: length, innerVersion: 4, peerMAC: mac)
+                                                             innerLength: length, innerVersion: route.version, peerMAC: mac)
                     } catch {
                         state.drops.count(.malformed(error))
                         continue

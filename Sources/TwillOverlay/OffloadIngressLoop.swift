@@ -17,7 +17,7 @@ struct OffloadIngressLoop: DatapathLoop {
         var output = IngressOutput(messages: 512, vectors: 4096)
         let admission = IngressAdmission(
             decapsulator: Decapsulator(format: config.format, vni: config.vni, localMAC: config.localMAC),
-            localSubnet: config.localSubnet)
+            localSubnet: config.localSubnet, localSubnetV6: config.ipv6?.localSubnet)
         let coalesce = config.offloads.contains(.tcpGRO)
         while !context.stop.isStopped {
             let n = state.receiveUDP(&io, into: &batch, truncated: &truncated)
@@ -36,12 +36,12 @@ struct OffloadIngressLoop: DatapathLoop {
                     for _ in 0..<count { state.drops.count(.unknownPeer) }
                     continue
                 }
-                let peerSubnet = table.peers[peer].subnet
+                let sender = table.peers[peer]
                 var offset = 0
                 repeat {
                     let datagram = UnsafeMutableRawBufferPointer(rebasing: entry[offset..<min(offset + size, entry.count)])
                     offset += size
-                    guard let (at, length) = admission.admit(datagram, peerSubnet: peerSubnet, state: &state) else { continue }
+                    guard let (at, length) = admission.admit(datagram, peer: sender, state: &state) else { continue }
                     let inner = UnsafeRawBufferPointer(rebasing: datagram[at..<(at + length)])
                     if coalesce, let segment = TCPRunSegment(inner) {
                         output.add(segment, io: &io, state: &state)

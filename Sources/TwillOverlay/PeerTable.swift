@@ -8,6 +8,12 @@ public struct PeerTable: Sendable {
     public let peers: [Peer]
     /// Each peer's underlay socket address, precomputed so the send path only copies it.
     let endpoints: [SocketAddress]
+    /// Where IPv6 inner packets go: the IPv6 underlay endpoint where both ends have one, else `endpoints`.
+    let endpointsV6: [SocketAddress]
+    /// The VTEP MAC for IPv6 inner frames.
+    let macsV6: [MACAddress]
+    /// IPv6 subnets per distinct prefix length, longest first, like `prefixes`.
+    private let prefixesV6: [(length: Int, networks: [IPv6Address], indices: [Int])]
     /// Per distinct prefix length, longest first: sorted network addresses and their peer index.
     private let prefixes: [(length: Int, mask: UInt32, networks: [UInt32], indices: [Int])]
     /// IPv4 underlay addresses, sorted, and their peer index.
@@ -24,6 +30,18 @@ public struct PeerTable: Sendable {
         let peers = input.filter { seen.insert($0.subnet).inserted }
         self.peers = peers
         endpoints = peers.map { SocketAddress($0.underlay, port: $0.port) }
+        endpointsV6 = peers.map { p in SocketAddress(p.underlayV6.map { .v6($0) } ?? p.underlay, port: p.port) }
+        macsV6 = peers.map { $0.vtepMACv6 ?? $0.vtepMAC }
+        var byLengthV6: [Int: [(IPv6Address, Int)]] = [:]
+        var seenV6 = Set<IPv6Subnet>()
+        for (i, p) in peers.enumerated() {
+            guard let s = p.subnetV6, seenV6.insert(s).inserted else { continue }
+            byLengthV6[s.prefixLength, default: []].append((s.address, i))
+        }
+        prefixesV6 = byLengthV6.keys.sorted(by: >).map { len in
+            let sorted = byLengthV6[len]!.sorted { $0.0 < $1.0 }
+            return (len, sorted.map(\.0), sorted.map(\.1))
+        }
         var byLength: [Int: [(UInt32, Int)]] = [:]
         for (i, p) in peers.enumerated() { byLength[p.subnet.prefixLength, default: []].append((p.subnet.address.value, i)) }
         prefixes = byLength.keys.sorted(by: >).map { len in
@@ -37,6 +55,7 @@ public struct PeerTable: Sendable {
             case .v4(let a): u4.append((a.value, i))
             case .v6(let a): u6.append((a, i))
             }
+            if let a = p.underlayV6, p.underlay != .v6(a) { u6.append((a, i)) }
         }
         u4.sort { $0.0 < $1.0 }
         u6.sort { $0.0 < $1.0 }
@@ -68,6 +87,17 @@ public struct PeerTable: Sendable {
         return nil
     }
 
+    /// The peer whose IPv6 subnet holds `destination` (longest prefix first).
+    @inline(__always)
+    public func peerIndex(for destination: IPv6Address) -> Int? {
+        for p in prefixesV6 {
+            let m = IPv6Subnet.mask(p.length)
+            let key = IPv6Address(high: destination.high & m.high, low: destination.low & m.low)
+            if let i = PeerTable.search(p.networks, key) { return p.indices[i] }
+        }
+        return nil
+    }
+
     /// The peer whose underlay address is `address`.
     @inline(__always)
     public func peerIndex(underlay address: IPAddress) -> Int? {
@@ -79,4 +109,10 @@ public struct PeerTable: Sendable {
 
     @inline(__always)
     public func endpoint(_ index: Int) -> SocketAddress { endpoints[index] }
+
+    /// Where an inner packet of IP `version` to peer `index` goes, and the inner destination MAC.
+    @inline(__always)
+    public func destination(_ index: Int, version: UInt8) -> (endpoint: SocketAddress, mac: MACAddress) {
+        version == 6 ? (endpointsV6[index], macsV6[index]) : (endpoints[index], peers[index].vtepMAC)
+    }
 }
