@@ -47,6 +47,31 @@ public struct UnderlayInterface: Sendable, Equatable {
         return interfaces.first
     }
 
+    /// The global IPv6 addresses of interface `name` (no link-local, loopback or multicast ones),
+    /// for the IPv6 underlay when `--public-ipv6` is not given.
+    public static func globalIPv6Addresses(of name: String) -> [IPv6Address] {
+        var head: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&head) == 0 else { return [] }
+        defer { freeifaddrs(head) }
+        var result: [IPv6Address] = []
+        var p = head
+        while let ifa = p {
+            defer { p = ifa.pointee.ifa_next }
+            guard let sa = ifa.pointee.ifa_addr, Int32(sa.pointee.sa_family) == AF_INET6,
+                  String(cString: ifa.pointee.ifa_name) == name else { continue }
+            let a = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 in
+                withUnsafeBytes(of: sin6.pointee.sin6_addr) { raw in
+                    IPv6Address(high: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+                                low: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+                }
+            }
+            let linkLocal = a.high >> 54 == 0x3fa // fe80::/10
+            if linkLocal || a.isMulticast || a == IPv6Address(high: 0, low: 1) { continue }
+            result.append(a)
+        }
+        return result
+    }
+
     static func mtu(of name: String) -> Int? {
         readFile("/sys/class/net/\(name)/mtu").flatMap { Int($0.filter { !$0.isWhitespace }) }
     }

@@ -54,33 +54,58 @@ final class Daemon: Service {
         let config = try await startupRetry("reading the network config", .config) { try await store.networkConfig() }
         let format = config.backend.format
         let mac = try VTEPMACFile.loadOrCreate(path: o.vtepMACFile)
+        let publicIPv6 = ipv6Underlay(config)
+        // In a dual-stack overlay the one VTEP MAC also answers for IPv6 (flannel's BackendV6Data).
         let attributes: LeaseAttributes = format == .vxlan
-            ? .vxlan(publicIP: o.publicIP, vni: config.backend.vni, vtepMAC: mac)
-            : .udp(publicIP: o.publicIP)
-        let previous = SubnetFile.read(o.subnetFile)?.subnet
+            ? .vxlan(publicIP: o.publicIP, vni: config.backend.vni, vtepMAC: mac, publicIPv6: publicIPv6,
+                     vtepMACv6: config.ipv6 == nil ? nil : mac)
+            : .udp(publicIP: o.publicIP, publicIPv6: publicIPv6)
+        let previousFile = SubnetFile.read(o.subnetFile)
         let lease = try await startupRetry("acquiring a lease", .acquire) {
-            try await store.acquireLease(attributes: attributes, subnetFileSubnet: previous, ttl: o.leaseTTL)
+            try await store.acquireLease(attributes: attributes, subnetFileSubnet: previousFile?.subnet,
+                                         subnetFileSubnetV6: previousFile?.ipv6Subnet, ttl: o.leaseTTL)
         }
         status.leaseHeld(lease)
-        logger.info("lease \(lease.subnet) for \(o.publicIP) (\(format), port \(config.backend.port)\(format == .vxlan ? ", VNI \(config.backend.vni), VTEP MAC \(mac)" : ""))")
+        let leaseText = lease.subnetV6.map { "\(lease.subnet) + \($0)" } ?? "\(lease.subnet)"
+        let underlayText = publicIPv6.map { "\(o.publicIP) and \($0)" } ?? "\(o.publicIP)"
+        logger.info("lease \(leaseText) for \(underlayText) (\(format), port \(config.backend.port)\(format == .vxlan ? ", VNI \(config.backend.vni), VTEP MAC \(mac)" : ""))")
+        let ipv6: (lease: IPv6Subnet, network: IPv6Subnet)?
+        if let v6 = config.ipv6 {
+            guard let leaseV6 = lease.subnetV6 else { throw DaemonError.datapath("the lease \(lease.subnet) has no IPv6 subnet although EnableIPv6 is true") }
+            ipv6 = (leaseV6, v6.network)
+        } else {
+            ipv6 = nil
+        }
 
-        let mtu = config.mtu(underlayMTU: o.underlay.mtu)
+        // The overhead of the underlay in use: an IPv6 one costs 20 bytes more (flannel #1781).
+        let mtu = config.mtu(underlayMTU: o.underlay.mtu, ipv6Underlay: publicIPv6 != nil)
         let device = try await retryWhileHeld("TUN device \(o.tunName)", errno: EBUSY) {
             try OverlayDevice(name: o.tunName, lease: lease.subnet, network: config.network, mtu: mtu,
-                              queues: o.queues, vnetHeader: o.offloads.needsVnetHeader)
+                              queues: o.queues, vnetHeader: o.offloads.needsVnetHeader, ipv6: ipv6)
         }
-        logger.info("device \(device.name): \(lease.subnet.address)/32, MTU \(mtu) (underlay \(o.underlay.name) MTU \(o.underlay.mtu)), route \(config.network), \(o.queues) queue\(o.queues == 1 ? "" : "s")")
+        let v6Text = ipv6.map { " and \($0.lease.address)/128, route \($0.network)" } ?? ""
+        logger.info("device \(device.name): \(lease.subnet.address)/32, MTU \(mtu) (underlay \(o.underlay.name) MTU \(o.underlay.mtu)\(publicIPv6 == nil ? "" : ", IPv6 underlay")), route \(config.network)\(v6Text), \(o.queues) queue\(o.queues == 1 ? "" : "s")")
         var sockets: [UDPSocket] = []
         var sendSockets: [UDPSocket] = []
+        var sockets6: [UDPSocket] = []
+        var sendSockets6: [UDPSocket] = []
         let choice: IOEngineChoice
         do {
             for _ in 0..<o.queues {
-                sockets.append(try await bindOverlayPort(o.publicIP, config.backend.port, reusePort: o.queues > 1))
+                sockets.append(try await bindOverlayPort(.v4(o.publicIP), config.backend.port, reusePort: o.queues > 1))
+                if let publicIPv6 {
+                    sockets6.append(try await bindOverlayPort(.v6(publicIPv6), config.backend.port, reusePort: o.queues > 1))
+                }
                 // Each queue sends from a port of its own, so the peer's receive sockets split flows too.
                 if o.queues > 1 {
                     let send = try UDPSocket(bind: .v4(o.publicIP), port: 0)
                     try send.refuseReceives()
                     sendSockets.append(send)
+                    if let publicIPv6 {
+                        let send6 = try UDPSocket(bind: .v6(publicIPv6), port: 0)
+                        try send6.refuseReceives()
+                        sendSockets6.append(send6)
+                    }
                 }
             }
             choice = try IOEngineSelector.choose(o.engine)
@@ -89,12 +114,14 @@ final class Daemon: Service {
             throw error
         }
         logger.info("I/O engine: \(choice.kind) (\(choice.reason))")
-        let probe = OffloadProbe.enable(o.offloads, tun: device.tun, sockets: (sockets + sendSockets).map(\.fd))
+        let probe = OffloadProbe.enable(o.offloads, tun: device.tun,
+                                        sockets: (sockets + sendSockets + sockets6 + sendSockets6).map(\.fd))
         for (name, reason) in probe.refused { logger.warning("offload \(name) off: \(reason)") }
         logger.info("offloads: \(probe.enabled) (asked for \(o.offloads))")
         let slotSize = ForwarderConfiguration.slotSize(underlayMTU: o.underlay.mtu, offloads: probe.enabled)
 
-        var leasePeers = LeasePeers(format: format, port: config.backend.port, ownSubnet: lease.subnet)
+        var leasePeers = LeasePeers(format: format, port: config.backend.port, ownSubnet: lease.subnet,
+                                    dualStack: config.ipv6 != nil, ipv6Underlay: publicIPv6 != nil)
         let directory = PeerDirectory()
         do {
             directory.publish(PeerTable(peers: leasePeers.peers(from: try await store.leases(), logger: logger)))
@@ -106,10 +133,12 @@ final class Daemon: Service {
         let forwarder = Forwarder(
             config: ForwarderConfiguration(
                 format: format, vni: config.backend.vni, localMAC: mac, localSubnet: lease.subnet,
-                icmpSource: config.network.address, engine: choice, batchSize: o.batchSize,
+                icmpSource: config.network.address, ipv6: ipv6.map { .init(network: $0.network, localSubnet: $0.lease) },
+                engine: choice, batchSize: o.batchSize,
                 poolSlots: ForwarderConfiguration.poolSlots(slotSize: slotSize), slotSize: slotSize,
                 offloads: probe.enabled),
-            tun: device.tun, sockets: sockets, sendSockets: sendSockets, peers: directory)
+            tun: device.tun, sockets: sockets, sendSockets: sendSockets, sockets6: sockets6, sendSockets6: sendSockets6,
+            peers: directory)
         forwarder.start()
         try? await Task.sleep(for: .milliseconds(50))
         if !forwarder.loopFailures.isEmpty {
@@ -130,7 +159,8 @@ final class Daemon: Service {
             throw error
         }
         do {
-            try SubnetFile(network: config.network, subnet: lease.subnet, mtu: mtu, ipMasq: o.ipMasq).write(to: o.subnetFile)
+            try SubnetFile(network: config.network, subnet: lease.subnet, mtu: mtu, ipMasq: o.ipMasq,
+                           ipv6Network: ipv6?.network, ipv6Subnet: ipv6?.lease).write(to: o.subnetFile)
         } catch {
             masquerade?.remove()
             forwarder.stop()
@@ -188,10 +218,29 @@ final class Daemon: Service {
     }
 
     /// Binds the overlay port (see `retryWhileHeld`).
-    func bindOverlayPort(_ address: IPv4Address, _ port: UInt16, reusePort: Bool) async throws -> UDPSocket {
-        try await retryWhileHeld("\(address):\(port)", errno: EADDRINUSE) {
-            try UDPSocket(bind: .v4(address), port: port, reusePort: reusePort)
+    func bindOverlayPort(_ address: IPAddress, _ port: UInt16, reusePort: Bool) async throws -> UDPSocket {
+        let text: String
+        if case .v6 = address { text = "[\(address)]:\(port)" } else { text = "\(address):\(port)" }
+        return try await retryWhileHeld(text, errno: EADDRINUSE) {
+            try UDPSocket(bind: address, port: port, reusePort: reusePort)
         }
+    }
+
+    /// The IPv6 underlay address of a dual-stack overlay: `--public-ipv6`, else the underlay
+    /// interface's first global IPv6 address; nil (IPv6 pods' traffic then rides the IPv4 underlay)
+    /// without either, or when the overlay has no IPv6.
+    func ipv6Underlay(_ config: NetworkConfig) -> IPv6Address? {
+        guard config.ipv6 != nil else {
+            if let a = options.publicIPv6 { logger.warning("--public-ipv6 \(a) unused: the network config has no EnableIPv6") }
+            return nil
+        }
+        if let a = options.publicIPv6 { return a }
+        if let a = UnderlayInterface.globalIPv6Addresses(of: options.underlay.name).first {
+            logger.info("IPv6 underlay: \(a) on \(options.underlay.name) (give --public-ipv6 to choose another)")
+            return a
+        }
+        logger.info("no IPv6 address on \(options.underlay.name): IPv6 pods' traffic travels over the IPv4 underlay")
+        return nil
     }
 
     /// A predecessor killed with SIGKILL holds its port and its TUN device for a moment after it is
@@ -268,9 +317,10 @@ final class Daemon: Service {
                 logger.warning("lease \(subnet) was lost; acquiring again")
                 status.leaseLost()
                 do {
-                    let again = try await store.acquireLease(attributes: attributes, subnetFileSubnet: subnet, ttl: options.leaseTTL)
-                    if again.subnet != subnet {
-                        logger.error("re-acquired a different subnet \(again.subnet) (was \(subnet)); restart twilld to move to it")
+                    let again = try await store.acquireLease(attributes: attributes, subnetFileSubnet: subnet,
+                                                             subnetFileSubnetV6: lease.subnetV6, ttl: options.leaseTTL)
+                    if again.subnet != subnet || again.subnetV6 != lease.subnetV6 {
+                        logger.error("re-acquired a different subnet \(again.subnet)\(again.subnetV6.map { " + \($0)" } ?? "") (was \(subnet)\(lease.subnetV6.map { " + \($0)" } ?? "")); restart twilld to move to it")
                     }
                     lease = again
                     status.leaseHeld(again)

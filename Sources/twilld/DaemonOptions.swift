@@ -8,6 +8,8 @@ struct DaemonOptions: Sendable {
     var storePath: String
     var netConfigPath: String
     var publicIP: IPv4Address
+    /// `--public-ipv6`; without it a dual-stack overlay looks for a global IPv6 address on the underlay.
+    var publicIPv6: IPv6Address?
     var underlay: UnderlayInterface
     var subnetFile: String
     var renewMargin: Duration
@@ -54,6 +56,7 @@ struct DaemonOptions: Sendable {
         self.storePath = c.localStore
         self.netConfigPath = c.netConfigPath
         self.publicIP = publicIP
+        self.publicIPv6 = c.publicIPv6.flatMap { IPv6Address($0) }
         self.underlay = underlay
         self.subnetFile = c.subnetFile
         self.renewMargin = .seconds(c.subnetLeaseRenewMargin * 60)

@@ -9,12 +9,19 @@ struct LeasePeers {
     let format: EncapsulationFormat
     let port: UInt16
     let ownSubnet: IPv4Subnet
+    /// The overlay is dual stack: peers' IPv6 subnets are routed.
+    let dualStack: Bool
+    /// This host has an IPv6 underlay: peers' PublicIPv6 addresses are used for IPv6 pods' traffic.
+    let ipv6Underlay: Bool
     private var reported: Set<IPv4Subnet> = []
 
-    init(format: EncapsulationFormat, port: UInt16, ownSubnet: IPv4Subnet) {
+    init(format: EncapsulationFormat, port: UInt16, ownSubnet: IPv4Subnet, dualStack: Bool = false,
+         ipv6Underlay: Bool = false) {
         self.format = format
         self.port = port
         self.ownSubnet = ownSubnet
+        self.dualStack = dualStack
+        self.ipv6Underlay = ipv6Underlay
     }
 
     mutating func peers(from leases: [Lease], logger: Logger) -> [Peer] {
@@ -33,7 +40,10 @@ struct LeasePeers {
                 continue
             }
             result.append(Peer(subnet: lease.subnet, underlay: .v4(lease.attributes.publicIP), port: port,
-                               vtepMAC: lease.attributes.vtepMAC ?? MACAddress(0)))
+                               vtepMAC: lease.attributes.vtepMAC ?? MACAddress(0),
+                               subnetV6: dualStack ? lease.subnetV6 : nil,
+                               underlayV6: dualStack && ipv6Underlay ? lease.attributes.publicIPv6 : nil,
+                               vtepMACv6: lease.attributes.vtepMACv6))
         }
         return result.sorted { $0.subnet < $1.subnet }
     }

@@ -52,6 +52,10 @@ struct TwilldCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("This host's IPv4 address on the underlay, published to peers. Default: the interface's.", valueName: "ip"))
     var publicIP: String?
 
+    @Option(name: .customLong("public-ipv6"),
+            help: ArgumentHelp("This host's IPv6 address on the underlay (dual stack: IPv6 pods' traffic then travels over IPv6). Default: the interface's first global IPv6 address, if any.", valueName: "ip"))
+    var publicIPv6: String?
+
     @Option(help: ArgumentHelp("Where to write the subnet file.", valueName: "path"))
     var subnetFile: String = "/run/flannel/subnet.env"
 
@@ -101,7 +105,7 @@ struct TwilldCommand: AsyncParsableCommand {
     /// Long option names, for FLANNELD_<NAME> lookups.
     static let optionNames = [
         "etcd-endpoints", "etcd-prefix", "etcd-cafile", "etcd-certfile", "etcd-keyfile", "etcd-username",
-        "etcd-password", "local-store", "net-config-path", "iface", "public-ip", "subnet-file",
+        "etcd-password", "local-store", "net-config-path", "iface", "public-ip", "public-ipv6", "subnet-file",
         "subnet-lease-renew-margin", "subnet-lease-ttl", "io-engine", "tun-name", "vtep-mac-file", "batch-size",
         "stats-file", "healthz-ip", "healthz-port", "ip-masq", "iptables-resync", "log-level", "offloads",
         "queues",
@@ -127,6 +131,11 @@ struct TwilldCommand: AsyncParsableCommand {
         }
         if let publicIP, IPv4Address(publicIP) == nil {
             throw ValidationError("--public-ip must be an IPv4 address, got '\(publicIP)'")
+        }
+        if let publicIPv6 {
+            guard let a = IPv6Address(publicIPv6), !a.isMulticast, a != IPv6Address(high: 0, low: 0) else {
+                throw ValidationError("--public-ipv6 must be a unicast IPv6 address, got '\(publicIPv6)'")
+            }
         }
         guard !tunName.isEmpty, tunName.utf8.count < 16 else {
             throw ValidationError("--tun-name must be 1...15 characters, got '\(tunName)'")

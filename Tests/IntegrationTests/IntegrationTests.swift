@@ -280,4 +280,9 @@ struct IntegrationTests {
     func listen() async throws {
         try await expectScenario("listen.sh")
     }
+
+    @Test("dualstack: IPv4+IPv6 pods on 3 hosts, both formats, IPv4 and IPv6 underlays; kernel VXLAN peer over IPv6")
+    func dualStack() async throws {
+        try await expectScenario("dualstack.sh", timeout: .seconds(400))
+    }
 }
