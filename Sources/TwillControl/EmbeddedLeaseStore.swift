@@ -64,7 +64,7 @@ public final class EmbeddedLeaseStore: LeaseStore {
                                               subnetFileSubnet: subnetFileSubnet, subnetFileSubnetV6: subnetFileSubnetV6)
             for stale in allocator.staleLeases(of: attributes.publicIP, in: current) {
                 logger.notice("dropping this node's lease that no longer fits the network config",
-                              metadata: ["key": "\(stale.key)"])
+                              metadata: ["subnet": "\(stale.subnet)", "key": "\(stale.key)"])
                 file.remove(stale.subnet)
             }
             let lease = Lease(subnet: choice.subnet, subnetV6: choice.subnetV6, attributes: attributes,
@@ -73,9 +73,11 @@ public final class EmbeddedLeaseStore: LeaseStore {
             try write(file)
             switch choice {
             case .reuse:
-                logger.info("reusing this node's lease", metadata: ["key": "\(lease.key)"])
+                logger.info("reusing this node's lease",
+                            metadata: ["subnet": "\(lease.subnet)", "key": "\(lease.key)"])
             case .new:
-                logger.info("acquired a new lease", metadata: ["key": "\(lease.key)"])
+                logger.info("acquired a new lease",
+                            metadata: ["subnet": "\(lease.subnet)", "key": "\(lease.key)"])
             }
             return lease
         }
@@ -98,7 +100,7 @@ public final class EmbeddedLeaseStore: LeaseStore {
                                 expiration: EmbeddedLeaseStore.expiration(from: now, ttl: ttl))
             file.set(renewed)
             try write(file)
-            logger.debug("renewed lease", metadata: ["key": "\(renewed.key)"])
+            logger.debug("renewed lease", metadata: ["subnet": "\(renewed.subnet)", "key": "\(renewed.key)"])
             return renewed
         }
     }

@@ -201,12 +201,14 @@ public final class EtcdLeaseStore: LeaseStore {
                 let keyText = Lease.key(for: subnet, v6: subnetV6)
                 if let created = try await create(subnet, v6: subnetV6, attributes: attributes, ttl: ttl) {
                     remember(created)
-                    logger.info("acquired a new lease", metadata: ["key": "\(keyText)", "attempt": "\(attemptText)"])
+                    logger.info("acquired a new lease",
+                                metadata: ["subnet": "\(subnet)", "key": "\(keyText)", "attempt": "\(attemptText)"])
                     return created
                 }
                 let pause = EtcdLeaseStore.retryPause(after: attempt)
                 logger.warning("retrying: another node took the subnet first; choosing again",
-                               metadata: ["key": "\(keyText)", "attempt": "\(attemptText)", "after": "\(pause)"])
+                               metadata: ["subnet": "\(subnet)", "key": "\(keyText)", "attempt": "\(attemptText)",
+                                          "after": "\(pause)"])
                 // Nodes that start together list the same free subnets: a random pause lets the next
                 // listing see the winners, instead of colliding again at once.
                 if attempt < EtcdLeaseStore.maximumAttempts { try await Task.sleep(for: pause) }
@@ -287,9 +289,11 @@ public final class EtcdLeaseStore: LeaseStore {
         if replaced != 0 && replaced != grant.id { await revokeQuietly(replaced) }
         if entry.value != value {
             logger.info("reusing this node's lease with updated attributes",
-                        metadata: ["key": "\(entry.key)", "value": "\(attributes.jsonString)"])
+                        metadata: ["subnet": "\(entry.subnet)", "key": "\(entry.key)",
+                                   "value": "\(attributes.jsonString)"])
         } else {
-            logger.info("reusing this node's lease", metadata: ["key": "\(entry.key)"])
+            logger.info("reusing this node's lease",
+                        metadata: ["subnet": "\(entry.subnet)", "key": "\(entry.key)"])
         }
         return Lease(subnet: entry.subnet, subnetV6: entry.subnetV6, attributes: attributes,
                      expiration: grant.expiration)
@@ -298,7 +302,7 @@ public final class EtcdLeaseStore: LeaseStore {
     /// flannel deletes a node's leases that no longer fit the config, so a node never holds two.
     private func deleteStale(_ entry: EtcdLeaseEntry) async throws {
         logger.notice("dropping this node's lease that no longer fits the network config",
-                      metadata: ["key": "\(entry.key)"])
+                      metadata: ["subnet": "\(entry.subnet)", "key": "\(entry.key)"])
         _ = try await transaction(EtcdRequest.delete(key: bytes(entry.key), modRevision: entry.modRevision),
                                   revokingOnError: nil)
         if entry.etcdLease != 0 { await revokeQuietly(entry.etcdLease) }
