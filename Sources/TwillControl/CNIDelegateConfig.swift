@@ -14,7 +14,9 @@ public struct CNIDelegateConfig: Sendable, Equatable {
     /// `ipMasq` to the opposite of FLANNEL_IPMASQ (masquerade here when the daemon does not), `mtu` to
     /// FLANNEL_MTU and, for bridge, `isGateway` to true. `ipam` is the network config's `ipam` with
     /// `type` defaulting to host-local, `ranges` set to the subnet and the Network added to `routes`
-    /// (with the bridge's address as its gateway when host-local assigns the addresses).
+    /// (with the bridge's address as its gateway when host-local assigns the addresses). A dual-stack
+    /// subnet file adds a second range set (the IPv6 subnet) and the IPv6 network's route, as flannel's
+    /// plugin does.
     public init(network: CNINetworkConfig, subnetFile: SubnetFile) {
         var config = network.delegate
         if let runtimeConfig = network.runtimeConfig { config = config.setting("runtimeConfig", to: runtimeConfig) }
@@ -32,18 +34,27 @@ public struct CNIDelegateConfig: Sendable, Equatable {
 
         var ipam = network.ipam
         if ipam.member("type") == nil { ipam = ipam.setting("type", to: .string("host-local")) }
-        let range = JSONValue.object([("subnet", .string(subnetFile.subnet.description))])
-        ipam = ipam.setting("ranges", to: .array([.array([range])]))
+        // One range set per family: host-local then gives each container one address of each.
+        var rangeSets: [JSONValue] = [.array([.object([("subnet", .string(subnetFile.subnet.description))])])]
+        if let v6 = subnetFile.ipv6Subnet {
+            rangeSets.append(.array([.object([("subnet", .string(v6.description))])]))
+        }
+        ipam = ipam.setting("ranges", to: .array(rangeSets))
         var routes: [JSONValue] = []
         if case .array(let given)? = ipam.member("routes") { routes = given }
-        var networkRoute: [(key: String, value: JSONValue)] = [("dst", .string(subnetFile.network.description))]
         // flannel leaves the gateway out. With host-local it is the subnet's first address anyway (the
         // bridge's), and naming it lets bridge's CHECK before containernetworking-plugins 1.3.0 (Debian
         // 12 ships 1.1.1) find the route, which it otherwise never does (containernetworking/plugins#886).
-        if ipam.member("type")?.string == "host-local" {
-            networkRoute.append(("gw", .string(subnetFile.gatewayAddress.description)))
+        let namesGateway = ipam.member("type")?.string == "host-local"
+        func route(_ network: String, gateway: String?) -> JSONValue {
+            var members: [(key: String, value: JSONValue)] = [("dst", .string(network))]
+            if namesGateway, let gateway { members.append(("gw", .string(gateway))) }
+            return .object(members)
         }
-        routes.append(.object(networkRoute))
+        routes.append(route(subnetFile.network.description, gateway: subnetFile.gatewayAddress.description))
+        if let v6Network = subnetFile.ipv6Network {
+            routes.append(route(v6Network.description, gateway: subnetFile.ipv6GatewayAddress?.description))
+        }
         ipam = ipam.setting("routes", to: .array(routes))
         config = config.setting("ipam", to: ipam)
 

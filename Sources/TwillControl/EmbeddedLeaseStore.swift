@@ -51,7 +51,7 @@ public final class EmbeddedLeaseStore: LeaseStore {
     public func leases() async throws -> [Lease] { try readFile().leases(unexpiredAt: Date()) }
 
     public func acquireLease(attributes: LeaseAttributes, subnetFileSubnet: IPv4Subnet?,
-                             ttl: Duration) async throws -> Lease {
+                             subnetFileSubnetV6: IPv6Subnet?, ttl: Duration) async throws -> Lease {
         let allocator = SubnetAllocator(config: try loadNetworkConfig())
         // Choosing and writing under one lock means no other daemon can take the subnet in between, so
         // the embedded store never loses the race that the etcd store has to retry.
@@ -61,21 +61,23 @@ public final class EmbeddedLeaseStore: LeaseStore {
             dropExpired(from: &file, at: now)
             let current = file.leases(unexpiredAt: now)
             let choice = try allocator.choose(leases: current, publicIP: attributes.publicIP,
-                                              subnetFileSubnet: subnetFileSubnet)
+                                              subnetFileSubnet: subnetFileSubnet, subnetFileSubnetV6: subnetFileSubnetV6)
             for stale in allocator.staleLeases(of: attributes.publicIP, in: current) {
                 logger.notice("dropping this node's lease that no longer fits the network config",
-                              metadata: ["subnet": "\(stale.subnet)"])
+                              metadata: ["subnet": "\(stale.subnet)", "key": "\(stale.key)"])
                 file.remove(stale.subnet)
             }
-            let lease = Lease(subnet: choice.subnet, attributes: attributes,
+            let lease = Lease(subnet: choice.subnet, subnetV6: choice.subnetV6, attributes: attributes,
                               expiration: EmbeddedLeaseStore.expiration(from: now, ttl: ttl))
             file.set(lease)
             try write(file)
             switch choice {
             case .reuse:
-                logger.info("reusing this node's lease", metadata: ["subnet": "\(lease.subnet)"])
+                logger.info("reusing this node's lease",
+                            metadata: ["subnet": "\(lease.subnet)", "key": "\(lease.key)"])
             case .new:
-                logger.info("acquired a new lease", metadata: ["subnet": "\(lease.subnet)"])
+                logger.info("acquired a new lease",
+                            metadata: ["subnet": "\(lease.subnet)", "key": "\(lease.key)"])
             }
             return lease
         }
@@ -87,16 +89,18 @@ public final class EmbeddedLeaseStore: LeaseStore {
             let now = Date()
             // An expired lease counts as gone even if nobody has rewritten the file yet: etcd would
             // have deleted the key, and both stores must behave alike.
+            // A different IPv6 half is a different key: not this lease.
             guard let record = file.record(for: lease.subnet), !record.lease.isExpired(at: now),
+                  record.lease.subnetV6 == lease.subnetV6,
                   record.lease.attributes.publicIP == lease.attributes.publicIP else {
                 throw LeaseStoreError.leaseLost(lease.subnet)
             }
             dropExpired(from: &file, at: now)
-            let renewed = Lease(subnet: lease.subnet, attributes: lease.attributes,
+            let renewed = Lease(subnet: lease.subnet, subnetV6: lease.subnetV6, attributes: lease.attributes,
                                 expiration: EmbeddedLeaseStore.expiration(from: now, ttl: ttl))
             file.set(renewed)
             try write(file)
-            logger.debug("renewed lease", metadata: ["subnet": "\(lease.subnet)"])
+            logger.debug("renewed lease", metadata: ["subnet": "\(renewed.subnet)", "key": "\(renewed.key)"])
             return renewed
         }
     }
@@ -136,7 +140,9 @@ public final class EmbeddedLeaseStore: LeaseStore {
     }
 
     static func sameLeaseSet(_ a: [Lease], _ b: [Lease]) -> Bool {
-        a.count == b.count && zip(a, b).allSatisfy { $0.subnet == $1.subnet && $0.attributes == $1.attributes }
+        a.count == b.count && zip(a, b).allSatisfy {
+            $0.subnet == $1.subnet && $0.subnetV6 == $1.subnetV6 && $0.attributes == $1.attributes
+        }
     }
 
     static func expiration(from now: Date, ttl: Duration) -> Date {

@@ -3,7 +3,7 @@ import Foundation
 /// One entry of the embedded store: the key and value exactly as etcd would hold them, and the
 /// expiration etcd would track as the key's lease.
 struct LeaseRecord: Sendable, Equatable {
-    /// The etcd-style key ("10.5.52.0-24"), kept verbatim.
+    /// The etcd-style key ("10.5.52.0-24", or "10.5.52.0-24&fc00:0:0:34::-64" for dual stack), kept verbatim.
     var key: String
     /// flannel's lease-value JSON, kept verbatim so entries written by others survive our rewrites.
     var value: String
@@ -16,12 +16,14 @@ struct LeaseRecord: Sendable, Equatable {
     }
 
     init(key: String, value: String, expiration: Date) throws(LeaseFormatError) {
-        guard let subnet = Lease.parseKey(key) else {
-            throw LeaseFormatError(field: "key", problem: "\"\(key)\" is not a subnet key such as \"10.5.52.0-24\"")
+        guard let subnets = Lease.parseDualStackKey(key) else {
+            throw LeaseFormatError(field: "key", problem: "\"\(key)\" is not a subnet key such as \"10.5.52.0-24\" "
+                + "or \"10.5.52.0-24&fc00:0:0:34::-64\"")
         }
         self.key = key
         self.value = value
-        lease = Lease(subnet: subnet, attributes: try LeaseAttributes(jsonString: value), expiration: expiration)
+        lease = Lease(subnet: subnets.v4, subnetV6: subnets.v6, attributes: try LeaseAttributes(jsonString: value),
+                      expiration: expiration)
     }
 
     private static let timeFormat = Date.ISO8601FormatStyle(includingFractionalSeconds: true)

@@ -9,12 +9,24 @@ public protocol LeaseStore: Sendable {
     /// Every unexpired lease.
     func leases() async throws -> [Lease]
 
-    /// Reuses this node's lease or creates one in flannel's choice order; retries lost races.
-    func acquireLease(attributes: LeaseAttributes, subnetFileSubnet: IPv4Subnet?, ttl: Duration) async throws -> Lease
+    /// Reuses this node's lease or creates one in flannel's choice order; retries lost races. With IPv6
+    /// in the network config the lease is dual stack, and `subnetFileSubnetV6` (FLANNEL_IPV6_SUBNET) is
+    /// asked for together with `subnetFileSubnet`.
+    func acquireLease(attributes: LeaseAttributes, subnetFileSubnet: IPv4Subnet?, subnetFileSubnetV6: IPv6Subnet?,
+                      ttl: Duration) async throws -> Lease
 
-    /// Extends the lease (same subnet); throws LeaseStoreError.leaseLost if it is gone or taken.
+    /// Extends the lease (same key, so same subnets); throws LeaseStoreError.leaseLost if it is gone or taken.
     func renewLease(_ lease: Lease, ttl: Duration) async throws -> Lease
 
     /// Yields the full set of unexpired leases at once and on every change; ends on cancellation.
     func watchLeases() -> AsyncThrowingStream<[Lease], Error>
+}
+
+extension LeaseStore {
+    /// The IPv4-only form, for callers without an IPv6 subnet file entry.
+    public func acquireLease(attributes: LeaseAttributes, subnetFileSubnet: IPv4Subnet?,
+                             ttl: Duration) async throws -> Lease {
+        try await acquireLease(attributes: attributes, subnetFileSubnet: subnetFileSubnet, subnetFileSubnetV6: nil,
+                               ttl: ttl)
+    }
 }

@@ -12,6 +12,8 @@ public struct NetworkConfig: Sendable, Equatable {
     public let subnetMin: IPv4Address
     public let subnetMax: IPv4Address
     public let backend: BackendConfig
+    /// The IPv6 half of a dual-stack overlay; nil unless `EnableIPv6` is true.
+    public let ipv6: IPv6NetworkConfig?
 
     /// flannel refuses anything longer: each node needs a /30 at least and the Network four subnets.
     public static let longestNetworkPrefix = 28
@@ -19,7 +21,8 @@ public struct NetworkConfig: Sendable, Equatable {
 
     /// Applies flannel's defaults and rules. `subnetLength` 0 and nil bounds mean "default".
     public init(network: IPv4Subnet, subnetLength: Int = 0, subnetMin: IPv4Address? = nil,
-                subnetMax: IPv4Address? = nil, backend: BackendConfig = BackendConfig()) throws(ConfigError) {
+                subnetMax: IPv4Address? = nil, backend: BackendConfig = BackendConfig(),
+                ipv6: IPv6NetworkConfig? = nil) throws(ConfigError) {
         guard network.prefixLength <= NetworkConfig.longestNetworkPrefix else {
             throw ConfigError(field: "Network", rule: "must be a /\(NetworkConfig.longestNetworkPrefix) or larger "
                 + "(got /\(network.prefixLength)): every node needs a subnet of at least 4 addresses and the "
@@ -60,6 +63,7 @@ public struct NetworkConfig: Sendable, Equatable {
         self.subnetMin = min
         self.subnetMax = max
         self.backend = backend
+        self.ipv6 = ipv6
     }
 
     private static func checkBound(_ field: String, _ address: IPv4Address, network: IPv4Subnet,
@@ -114,20 +118,17 @@ public struct NetworkConfig: Sendable, Equatable {
             throw ConfigError(field: "EnableIPv4", rule: "must be true: IPv4 is required (IPv6-only overlays are "
                 + "not supported)")
         }
-        if let enabled = try NetworkConfig.bool(doc, "EnableIPv6"), enabled {
-            throw ConfigError(field: "EnableIPv6", rule: "must be false: IPv6 overlays are not supported yet")
-        }
-        // The IPv6 fields are unused while IPv6 is off, but flannel's decoder still rejects bad values.
-        if let text = try NetworkConfig.string(doc, "IPv6Network"), !NetworkConfig.isIPv6CIDR(text) {
+        let ipv6Enabled = try NetworkConfig.bool(doc, "EnableIPv6") ?? false
+        // Checked even while IPv6 is off (the fields are then unused), as flannel's decoder does.
+        let ipv6NetworkText = try NetworkConfig.string(doc, "IPv6Network")
+        if let text = ipv6NetworkText, !NetworkConfig.isIPv6CIDR(text) {
             throw ConfigError(field: "IPv6Network", rule: "must be an IPv6 CIDR such as fc00::/48 (got \"\(text)\")")
         }
-        for field in ["IPv6SubnetMin", "IPv6SubnetMax"] {
-            if let text = try NetworkConfig.string(doc, field), IPv6Address(text) == nil {
-                throw ConfigError(field: field, rule: "must be an IPv6 address such as fc00::100 (got \"\(text)\")")
-            }
-        }
-        if let length = try NetworkConfig.integer(doc, "IPv6SubnetLen"), length < 0 {
-            throw ConfigError(field: "IPv6SubnetLen", rule: "must be a whole number, 0 or more (got \(length))")
+        let ipv6SubnetMin = try NetworkConfig.ipv6Address(doc, "IPv6SubnetMin")
+        let ipv6SubnetMax = try NetworkConfig.ipv6Address(doc, "IPv6SubnetMax")
+        let ipv6SubnetLength = try NetworkConfig.integer(doc, "IPv6SubnetLen") ?? 0
+        if ipv6SubnetLength < 0 {
+            throw ConfigError(field: "IPv6SubnetLen", rule: "must be a whole number, 0 or more (got \(ipv6SubnetLength))")
         }
 
         guard let networkText = try NetworkConfig.string(doc, "Network") else {
@@ -147,8 +148,21 @@ public struct NetworkConfig: Sendable, Equatable {
         let subnetMin = try NetworkConfig.address(doc, "SubnetMin")
         let subnetMax = try NetworkConfig.address(doc, "SubnetMax")
         let backend = try NetworkConfig.backend(doc["Backend"])
+        var ipv6: IPv6NetworkConfig?
+        if ipv6Enabled {
+            guard let text = ipv6NetworkText else {
+                throw ConfigError(field: "IPv6Network",
+                                  rule: "is required when EnableIPv6 is true: an IPv6 CIDR such as fc00::/48")
+            }
+            // Stray host bits are cleared, as for Network. The syntax was checked above.
+            guard let ipv6Network = IPv6Subnet(text, strict: false) else {
+                throw ConfigError(field: "IPv6Network", rule: "must be an IPv6 CIDR such as fc00::/48 (got \"\(text)\")")
+            }
+            ipv6 = try IPv6NetworkConfig(network: ipv6Network, subnetLength: ipv6SubnetLength, subnetMin: ipv6SubnetMin,
+                                         subnetMax: ipv6SubnetMax)
+        }
         try self.init(network: network, subnetLength: subnetLength, subnetMin: subnetMin, subnetMax: subnetMax,
-                      backend: backend)
+                      backend: backend, ipv6: ipv6)
     }
 
     private static func backend(_ value: JSONValue?) throws(ConfigError) -> BackendConfig {
@@ -219,10 +233,18 @@ public struct NetworkConfig: Sendable, Equatable {
         return address.value == 0 ? nil : address
     }
 
+    /// An IPv6 subnet bound; absent or null means "default" (flannel's field is a pointer, so "::" is an
+    /// address like any other there).
+    private static func ipv6Address(_ doc: JSONValue, _ key: String) throws(ConfigError) -> IPv6Address? {
+        guard let text = try string(doc, key) else { return nil }
+        guard let address = IPv6Address(text) else {
+            throw ConfigError(field: key, rule: "must be an IPv6 address such as fc00::100 (got \"\(text)\")")
+        }
+        return address
+    }
+
     private static func isIPv6CIDR(_ text: String) -> Bool {
-        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, IPv6Address(parts[0]) != nil, let length = Int(parts[1]) else { return false }
-        return (0...128).contains(length)
+        IPv6Subnet(text, strict: false) != nil
     }
 
     /// The config as flannel JSON with every default written out; parsing it gives this value back.
@@ -233,14 +255,23 @@ public struct NetworkConfig: Sendable, Equatable {
         ]
         if backend.format == .vxlan { backendMembers.append(("VNI", .int(backend.vni))) }
         if let mtu = backend.mtu { backendMembers.append(("MTU", .int(mtu))) }
-        let document = JSONValue.object([
+        var members: [(key: String, value: JSONValue)] = [
             ("Network", .string(network.description)),
             ("SubnetLen", .int(subnetLength)),
             ("SubnetMin", .string(subnetMin.description)),
             ("SubnetMax", .string(subnetMax.description)),
-            ("Backend", .object(backendMembers)),
-        ])
-        return document.serialized()
+        ]
+        if let ipv6 {
+            members += [
+                ("EnableIPv6", .bool(true)),
+                ("IPv6Network", .string(ipv6.network.description)),
+                ("IPv6SubnetLen", .int(ipv6.subnetLength)),
+                ("IPv6SubnetMin", .string(ipv6.subnetMin.description)),
+                ("IPv6SubnetMax", .string(ipv6.subnetMax.description)),
+            ]
+        }
+        members.append(("Backend", .object(backendMembers)))
+        return JSONValue.object(members).serialized()
     }
 
     /// The overlay MTU: Backend.MTU when set, else the underlay's minus the encapsulation overhead
@@ -256,5 +287,13 @@ public struct NetworkConfig: Sendable, Equatable {
     public func fits(_ subnet: IPv4Subnet) -> Bool {
         subnet.prefixLength == subnetLength && network.contains(subnet)
             && subnet.address >= subnetMin && subnet.address <= subnetMax
+    }
+
+    /// Whether a lease's pair of subnets fits: the IPv4 one always; with IPv6 on, the IPv6 one must be
+    /// present and fit too (a lease from before IPv6 was enabled does not).
+    public func fits(_ subnet: IPv4Subnet, v6: IPv6Subnet?) -> Bool {
+        guard fits(subnet) else { return false }
+        guard let ipv6 else { return true }
+        return v6.map(ipv6.fits) ?? false
     }
 }

@@ -9,27 +9,36 @@ public struct SubnetFile: Sendable, Equatable {
     public var subnet: IPv4Subnet
     public var mtu: Int
     public var ipMasq: Bool
+    /// The whole IPv6 overlay network of a dual-stack overlay (FLANNEL_IPV6_NETWORK); nil otherwise.
+    public var ipv6Network: IPv6Subnet?
+    /// This node's leased IPv6 subnet; the file holds its first host address (FLANNEL_IPV6_SUBNET=fc00:0:0:5::1/64).
+    public var ipv6Subnet: IPv6Subnet?
 
     public static let defaultPath = "/run/flannel/subnet.env"
 
-    public init(network: IPv4Subnet, subnet: IPv4Subnet, mtu: Int, ipMasq: Bool) {
+    public init(network: IPv4Subnet, subnet: IPv4Subnet, mtu: Int, ipMasq: Bool, ipv6Network: IPv6Subnet? = nil,
+                ipv6Subnet: IPv6Subnet? = nil) {
         self.network = network
         self.subnet = subnet
         self.mtu = mtu
         self.ipMasq = ipMasq
+        self.ipv6Network = ipv6Network
+        self.ipv6Subnet = ipv6Subnet
     }
 
     /// The address the bridge takes: the subnet's network address + 1, as flannel writes it.
     public var gatewayAddress: IPv4Address { IPv4Address(subnet.address.value &+ 1) }
 
-    public var text: String {
-        """
-        FLANNEL_NETWORK=\(network)
-        FLANNEL_SUBNET=\(gatewayAddress)/\(subnet.prefixLength)
-        FLANNEL_MTU=\(mtu)
-        FLANNEL_IPMASQ=\(ipMasq)
+    /// The bridge's IPv6 address: the IPv6 subnet's network address + 1, as flannel writes it.
+    public var ipv6GatewayAddress: IPv6Address? { ipv6Subnet?.gatewayAddress }
 
-        """
+    /// flannel's order; the IPv6 lines only in a dual-stack overlay.
+    public var text: String {
+        var lines = ["FLANNEL_NETWORK=\(network)", "FLANNEL_SUBNET=\(gatewayAddress)/\(subnet.prefixLength)"]
+        if let ipv6Network { lines.append("FLANNEL_IPV6_NETWORK=\(ipv6Network)") }
+        if let ipv6Subnet { lines.append("FLANNEL_IPV6_SUBNET=\(ipv6Subnet.gatewayAddress)/\(ipv6Subnet.prefixLength)") }
+        lines += ["FLANNEL_MTU=\(mtu)", "FLANNEL_IPMASQ=\(ipMasq)"]
+        return lines.joined(separator: "\n") + "\n"
     }
 
     /// Replaces the file atomically (consumers may read it at any moment), creating its directory.
@@ -37,8 +46,8 @@ public struct SubnetFile: Sendable, Equatable {
         try AtomicFile.replace(path, with: Array(text.utf8))
     }
 
-    /// The file's values, or nil when it is missing or lacks a valid network, subnet, MTU or IPMASQ.
-    /// Other lines (IPv6 entries, comments) are ignored.
+    /// The file's values, or nil when it is missing or lacks a valid network, subnet, MTU or IPMASQ, or
+    /// has an invalid IPv6 entry. Other lines (comments, unknown variables) are ignored.
     public static func read(_ path: String = SubnetFile.defaultPath) -> SubnetFile? {
         try? load(path)
     }
@@ -83,7 +92,15 @@ public struct SubnetFile: Sendable, Equatable {
         let subnet = try value("FLANNEL_SUBNET", "must be an IPv4 CIDR such as 10.5.72.1/24") { IPv4Subnet($0, strict: false) }
         let mtu = try value("FLANNEL_MTU", "must be a positive whole number") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
         let ipMasq = try value("FLANNEL_IPMASQ", "must be true or false") { Bool($0) }
-        return SubnetFile(network: network, subnet: subnet, mtu: mtu, ipMasq: ipMasq)
+        // Optional: only a dual-stack overlay writes them.
+        func ipv6(_ name: String, _ example: String) throws(SubnetFileError) -> IPv6Subnet? {
+            guard values[name] != nil else { return nil }
+            return try value(name, "must be an IPv6 CIDR such as \(example)") { IPv6Subnet($0, strict: false) }
+        }
+        let ipv6Network = try ipv6("FLANNEL_IPV6_NETWORK", "fc00::/48")
+        let ipv6Subnet = try ipv6("FLANNEL_IPV6_SUBNET", "fc00:0:0:5::1/64")
+        return SubnetFile(network: network, subnet: subnet, mtu: mtu, ipMasq: ipMasq, ipv6Network: ipv6Network,
+                          ipv6Subnet: ipv6Subnet)
     }
 
     private static func trim(_ text: some StringProtocol) -> String {

@@ -7,8 +7,9 @@ import TwillWire
 /// The lease store on etcd v3, through etcd's JSON gateway, in flannel's schema: flanneld and twilld
 /// nodes can share one etcd and see each other's leases.
 ///
-/// - `<prefix>/config` holds the network config; `<prefix>/subnets/10.5.52.0-24` one lease each,
-///   valued with flannel's lease JSON and attached to an etcd lease that carries its TTL.
+/// - `<prefix>/config` holds the network config; `<prefix>/subnets/10.5.52.0-24` one lease each
+///   (`10.5.52.0-24&fc00:0:0:34::-64` in a dual-stack overlay), valued with flannel's lease JSON and
+///   attached to an etcd lease that carries its TTL.
 /// - A new lease is flannel's Grant + "create if version is 0" transaction; a lost race is retried
 ///   with a fresh choice (flanneld exits there instead).
 /// - Renewal grants a new etcd lease and re-puts the key only if it still holds our value, then
@@ -23,9 +24,9 @@ public final class EtcdLeaseStore: LeaseStore {
     let client: EtcdClient
     private let logger: Logger
     private let expirations = EtcdLeaseExpirations()
-    /// The subnet each public IP last held through this store: the re-acquire after a lost lease asks
-    /// for it again even when the caller has no subnet file.
-    private let lastSubnets = Mutex<[IPv4Address: IPv4Subnet]>([:])
+    /// The subnets each public IP last held through this store: the re-acquire after a lost lease asks
+    /// for them again even when the caller has no subnet file.
+    private let lastSubnets = Mutex<[IPv4Address: (v4: IPv4Subnet, v6: IPv6Subnet?)]>([:])
     /// Unreadable lease values already logged (key and revision), so each is reported once.
     private let reportedUnreadable = Mutex<Set<String>>([])
     /// Runs between choosing a free subnet and the create transaction; tests use it to lose a race
@@ -71,6 +72,8 @@ public final class EtcdLeaseStore: LeaseStore {
     public var subnetsPrefix: String { prefix + "/subnets/" }
 
     public func key(for subnet: IPv4Subnet) -> String { subnetsPrefix + Lease.key(for: subnet) }
+
+    public func key(for subnet: IPv4Subnet, v6: IPv6Subnet?) -> String { subnetsPrefix + Lease.key(for: subnet, v6: v6) }
 
     // MARK: Config
 
@@ -153,9 +156,11 @@ public final class EtcdLeaseStore: LeaseStore {
     // MARK: Acquiring
 
     public func acquireLease(attributes: LeaseAttributes, subnetFileSubnet: IPv4Subnet?,
-                             ttl: Duration) async throws -> Lease {
+                             subnetFileSubnetV6: IPv6Subnet?, ttl: Duration) async throws -> Lease {
         let allocator = SubnetAllocator(config: try await networkConfig())
-        let hint = subnetFileSubnet ?? lastSubnets.withLock { $0[attributes.publicIP] }
+        let last = lastSubnets.withLock { $0[attributes.publicIP] }
+        let hint = subnetFileSubnet ?? last?.v4
+        let hintV6 = subnetFileSubnet == nil ? last?.v6 : subnetFileSubnetV6
         // A value can hold this node's PublicIP only if it contains the address as a JSON string; only
         // those are parsed.
         let quotedIP = Array("\"\(attributes.publicIP)\"".utf8)
@@ -179,7 +184,8 @@ public final class EtcdLeaseStore: LeaseStore {
                 try await deleteStale(entry)
             }
             let choice = try EtcdLeaseStore.choose(allocator, leases: current, publicIP: attributes.publicIP,
-                                                   subnetFileSubnet: hint, attempt: attempt)
+                                                   subnetFileSubnet: hint, subnetFileSubnetV6: hintV6,
+                                                   attempt: attempt)
             let attemptText = "\(attempt)/\(EtcdLeaseStore.maximumAttempts)"
             switch choice {
             case .reuse(let lease):
@@ -190,16 +196,19 @@ public final class EtcdLeaseStore: LeaseStore {
                 }
                 logger.warning("retrying: this node's lease changed while it was being reused",
                                metadata: ["subnet": "\(lease.subnet)", "attempt": "\(attemptText)"])
-            case .new(let subnet):
+            case .new(let subnet, let subnetV6):
                 holdsNoLease = true
-                if let created = try await create(subnet, attributes: attributes, ttl: ttl) {
+                let keyText = Lease.key(for: subnet, v6: subnetV6)
+                if let created = try await create(subnet, v6: subnetV6, attributes: attributes, ttl: ttl) {
                     remember(created)
-                    logger.info("acquired a new lease", metadata: ["subnet": "\(subnet)", "attempt": "\(attemptText)"])
+                    logger.info("acquired a new lease",
+                                metadata: ["subnet": "\(subnet)", "key": "\(keyText)", "attempt": "\(attemptText)"])
                     return created
                 }
                 let pause = EtcdLeaseStore.retryPause(after: attempt)
                 logger.warning("retrying: another node took the subnet first; choosing again",
-                               metadata: ["subnet": "\(subnet)", "attempt": "\(attemptText)", "after": "\(pause)"])
+                               metadata: ["subnet": "\(subnet)", "key": "\(keyText)", "attempt": "\(attemptText)",
+                                          "after": "\(pause)"])
                 // Nodes that start together list the same free subnets: a random pause lets the next
                 // listing see the winners, instead of colliding again at once.
                 if attempt < EtcdLeaseStore.maximumAttempts { try await Task.sleep(for: pause) }
@@ -215,20 +224,27 @@ public final class EtcdLeaseStore: LeaseStore {
     /// fixed pool of 100 lets only about 100 of them win per round, and some run out of attempts.
     static func choose<G: RandomNumberGenerator>(
         _ allocator: SubnetAllocator, leases: [Lease], publicIP: IPv4Address, subnetFileSubnet: IPv4Subnet?,
-        attempt: Int, using generator: inout G
+        subnetFileSubnetV6: IPv6Subnet? = nil, attempt: Int, using generator: inout G
     ) throws(LeaseStoreError) -> SubnetAllocator.Choice {
         let choice = try allocator.choose(leases: leases, publicIP: publicIP, subnetFileSubnet: subnetFileSubnet,
-                                          using: &generator)
-        guard attempt > 1, case .new(let subnet) = choice, subnet != subnetFileSubnet else { return choice }
+                                          subnetFileSubnetV6: subnetFileSubnetV6, using: &generator)
+        guard attempt > 1, case .new(let subnet, let subnetV6) = choice, subnet != subnetFileSubnet else {
+            return choice
+        }
         let pool = SubnetAllocator.candidateLimit << (2 * min(attempt - 1, 6))
-        return .new(allocator.freeSubnets(leases: leases, limit: pool).randomElement(using: &generator) ?? subnet)
+        guard allocator.config.ipv6 != nil else {
+            return .new(allocator.freeSubnets(leases: leases, limit: pool).randomElement(using: &generator) ?? subnet)
+        }
+        let pick = allocator.freePairs(leases: leases, limit: pool).randomElement(using: &generator)
+        return .new(pick?.v4 ?? subnet, v6: pick?.v6 ?? subnetV6)
     }
 
     static func choose(_ allocator: SubnetAllocator, leases: [Lease], publicIP: IPv4Address,
-                       subnetFileSubnet: IPv4Subnet?, attempt: Int) throws(LeaseStoreError) -> SubnetAllocator.Choice {
+                       subnetFileSubnet: IPv4Subnet?, subnetFileSubnetV6: IPv6Subnet? = nil,
+                       attempt: Int) throws(LeaseStoreError) -> SubnetAllocator.Choice {
         var generator = SystemRandomNumberGenerator()
         return try choose(allocator, leases: leases, publicIP: publicIP, subnetFileSubnet: subnetFileSubnet,
-                          attempt: attempt, using: &generator)
+                          subnetFileSubnetV6: subnetFileSubnetV6, attempt: attempt, using: &generator)
     }
 
     /// Whether `needle` occurs in `haystack` (lease values are ~150 bytes: a plain scan is enough).
@@ -242,15 +258,16 @@ public final class EtcdLeaseStore: LeaseStore {
     }
 
     /// flannel's create: Grant, then put only if the key does not exist. nil when another node won.
-    private func create(_ subnet: IPv4Subnet, attributes: LeaseAttributes, ttl: Duration) async throws -> Lease? {
+    private func create(_ subnet: IPv4Subnet, v6: IPv6Subnet?, attributes: LeaseAttributes,
+                        ttl: Duration) async throws -> Lease? {
         let grant = try await grantLease(ttl: ttl)
         await beforeCreate?(subnet)
-        let request = EtcdRequest.create(key: bytes(key(for: subnet)), value: bytes(attributes.jsonString),
+        let request = EtcdRequest.create(key: bytes(key(for: subnet, v6: v6)), value: bytes(attributes.jsonString),
                                          leaseID: grant.id)
         let reply = try await transaction(request, revokingOnError: grant.id)
         // A request retried on another endpoint after its first try was applied finds its own lease.
         if reply.succeeded || reply.rangeResults.first?.lease == grant.id {
-            return Lease(subnet: subnet, attributes: attributes, expiration: grant.expiration)
+            return Lease(subnet: subnet, subnetV6: v6, attributes: attributes, expiration: grant.expiration)
         }
         await revokeQuietly(grant.id)
         return nil
@@ -272,17 +289,20 @@ public final class EtcdLeaseStore: LeaseStore {
         if replaced != 0 && replaced != grant.id { await revokeQuietly(replaced) }
         if entry.value != value {
             logger.info("reusing this node's lease with updated attributes",
-                        metadata: ["subnet": "\(entry.subnet)", "value": "\(attributes.jsonString)"])
+                        metadata: ["subnet": "\(entry.subnet)", "key": "\(entry.key)",
+                                   "value": "\(attributes.jsonString)"])
         } else {
-            logger.info("reusing this node's lease", metadata: ["subnet": "\(entry.subnet)"])
+            logger.info("reusing this node's lease",
+                        metadata: ["subnet": "\(entry.subnet)", "key": "\(entry.key)"])
         }
-        return Lease(subnet: entry.subnet, attributes: attributes, expiration: grant.expiration)
+        return Lease(subnet: entry.subnet, subnetV6: entry.subnetV6, attributes: attributes,
+                     expiration: grant.expiration)
     }
 
     /// flannel deletes a node's leases that no longer fit the config, so a node never holds two.
     private func deleteStale(_ entry: EtcdLeaseEntry) async throws {
         logger.notice("dropping this node's lease that no longer fits the network config",
-                      metadata: ["subnet": "\(entry.subnet)"])
+                      metadata: ["subnet": "\(entry.subnet)", "key": "\(entry.key)"])
         _ = try await transaction(EtcdRequest.delete(key: bytes(entry.key), modRevision: entry.modRevision),
                                   revokingOnError: nil)
         if entry.etcdLease != 0 { await revokeQuietly(entry.etcdLease) }
@@ -292,7 +312,8 @@ public final class EtcdLeaseStore: LeaseStore {
 
     public func renewLease(_ lease: Lease, ttl: Duration) async throws -> Lease {
         let grant = try await grantLease(ttl: ttl)
-        let request = EtcdRequest.renew(key: bytes(key(for: lease.subnet)), value: bytes(lease.attributes.jsonString),
+        // The lease's own key, dual stack or not: renewal never moves a lease.
+        let request = EtcdRequest.renew(key: bytes(subnetsPrefix + lease.key), value: bytes(lease.attributes.jsonString),
                                         leaseID: grant.id)
         let reply = try await transaction(request, revokingOnError: grant.id)
         guard reply.succeeded || reply.rangeResults.first?.lease == grant.id else {
@@ -305,7 +326,8 @@ public final class EtcdLeaseStore: LeaseStore {
         if reply.succeeded, let replaced = reply.rangeResults.first?.lease, replaced != 0, replaced != grant.id {
             await revokeQuietly(replaced)
         }
-        let renewed = Lease(subnet: lease.subnet, attributes: lease.attributes, expiration: grant.expiration)
+        let renewed = Lease(subnet: lease.subnet, subnetV6: lease.subnetV6, attributes: lease.attributes,
+                            expiration: grant.expiration)
         remember(renewed)
         logger.debug("renewed lease", metadata: ["subnet": "\(lease.subnet)"])
         return renewed
@@ -450,7 +472,7 @@ public final class EtcdLeaseStore: LeaseStore {
     }
 
     private func remember(_ lease: Lease) {
-        lastSubnets.withLock { $0[lease.attributes.publicIP] = lease.subnet }
+        lastSubnets.withLock { $0[lease.attributes.publicIP] = (lease.subnet, lease.subnetV6) }
     }
 
     /// A random pause before attempt `attempt + 1`: up to 20 ms after the first loss, doubling to at

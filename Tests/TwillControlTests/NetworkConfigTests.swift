@@ -117,6 +117,54 @@ import TwillWire
     @Test func ipFamilyFlags() throws {
         let c = try config(#"{"Network":"10.5.0.0/16","EnableIPv4":true,"EnableIPv6":false,"IPv6Network":"fc00::/48","IPv6SubnetLen":64,"IPv6SubnetMin":"fc00:0:0:1::","IPv6SubnetMax":"fc00:0:0:ff::"}"#)
         #expect(c.network == subnet("10.5.0.0/16"))
+        // IPv6 off: the fields are checked but unused.
+        #expect(c.ipv6 == nil)
+        #expect(c == (try config(#"{"Network":"10.5.0.0/16"}"#)))
+    }
+
+    // MARK: Dual stack
+
+    @Test func dualStackDefaults() throws {
+        let c = try config(#"{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}"#)
+        let v6 = try #require(c.ipv6)
+        #expect(v6 == (try IPv6NetworkConfig(network: subnet6("fc00::/48"))))
+        #expect(v6.subnetLength == 64)
+        #expect(v6.subnetMin == ip6("fc00:0:0:1::"))
+        #expect(v6.subnetMax == ip6("fc00:0:0:ffff::"))
+        #expect(c.subnetLength == 24)
+        // Stray host bits are cleared, as for Network; null fields count as absent.
+        let loose = try config(#"{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::1/48","IPv6SubnetLen":null,"IPv6SubnetMin":null}"#)
+        #expect(loose.ipv6 == v6)
+    }
+
+    @Test func dualStackExplicitFields() throws {
+        let c = try config(#"{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","IPv6SubnetLen":80,"IPv6SubnetMin":"fc00:0:0:1::","IPv6SubnetMax":"fc00:0:0:ff::"}"#)
+        #expect(c.ipv6?.subnetLength == 80)
+        #expect(c.ipv6?.subnetMin == ip6("fc00:0:0:1::"))
+        #expect(c.ipv6?.subnetMax == ip6("fc00:0:0:ff::"))
+        #expect(c.fits(subnet("10.5.1.0/24"), v6: subnet6("fc00:0:0:1::/80")))
+        #expect(!c.fits(subnet("10.5.1.0/24"), v6: nil))
+        #expect(!c.fits(subnet("10.5.1.0/24"), v6: subnet6("fc00:0:0:1::/64")))
+        #expect(!c.fits(subnet("10.5.0.0/24"), v6: subnet6("fc00:0:0:1::/80")))
+        // Without IPv6 any IPv6 half is ignored.
+        let v4 = try config(#"{"Network":"10.5.0.0/16"}"#)
+        #expect(v4.fits(subnet("10.5.1.0/24"), v6: nil))
+        #expect(v4.fits(subnet("10.5.1.0/24"), v6: subnet6("fc00::/64")))
+    }
+
+    @Test func dualStackJSONRoundTrips() throws {
+        let c = try config(#"{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","IPv6SubnetLen":56}"#)
+        #expect(c.jsonString == #"{"Network":"10.5.0.0/16","SubnetLen":24,"SubnetMin":"10.5.1.0","SubnetMax":"10.5.255.0","#
+            + #""EnableIPv6":true,"IPv6Network":"fc00::/48","IPv6SubnetLen":56,"IPv6SubnetMin":"fc00:0:0:100::","#
+            + #""IPv6SubnetMax":"fc00:0:0:ff00::","Backend":{"Type":"vxlan","Port":8472,"VNI":1}}"#)
+        #expect(try NetworkConfig(jsonString: c.jsonString) == c)
+    }
+
+    @Test func memberwiseInitTakesTheIPv6Half() throws {
+        let v6 = try IPv6NetworkConfig(network: subnet6("fc00::/48"))
+        let c = try NetworkConfig(network: subnet("10.5.0.0/16"), ipv6: v6)
+        #expect(c.ipv6 == v6)
+        #expect(try NetworkConfig(network: subnet("10.5.0.0/16")).ipv6 == nil)
     }
 
     // MARK: MTU
@@ -219,9 +267,25 @@ import TwillWire
         (#"{"Network":"10.5.0.0/16","Backend":{"MTU":70000}}"#, "Backend.MTU", "must be from 68 to 65535"),
         (#"{"Network":"10.5.0.0/16","EnableIPv4":false}"#, "EnableIPv4", "IPv4 is required"),
         (#"{"Network":"10.5.0.0/16","EnableIPv4":"yes"}"#, "EnableIPv4", "must be true or false"),
-        (#"{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48"}"#, "EnableIPv6",
-         "IPv6 overlays are not supported yet"),
-        (#"{"EnableIPv6":true,"IPv6Network":"fc00::/48"}"#, "EnableIPv6", "IPv6 overlays are not supported yet"),
+        (#"{"Network":"10.5.0.0/16","EnableIPv6":true}"#, "IPv6Network",
+         "is required when EnableIPv6 is true: an IPv6 CIDR such as fc00::/48"),
+        (#"{"EnableIPv6":true,"IPv6Network":"fc00::/48"}"#, "Network", "is required"),
+        (#"{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48"}"#, "EnableIPv4", "IPv4 is required"),
+        (#"{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/123"}"#, "IPv6Network",
+         "must be a /122 or larger"),
+        (#"{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","IPv6SubnetLen":49}"#, "IPv6SubnetLen",
+         "must be at least the IPv6Network prefix + 2 (50)"),
+        (#"{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","IPv6SubnetLen":126}"#, "IPv6SubnetLen",
+         "at most 124"),
+        (#"{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","IPv6SubnetMin":"fd00::"}"#,
+         "IPv6SubnetMin", "must be inside IPv6Network fc00::/48"),
+        (#"{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","IPv6SubnetMax":"fc00:0:0:5::1"}"#,
+         "IPv6SubnetMax", "must be the start of a /64 subnet"),
+        (#"{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","IPv6SubnetMin":"fc00:0:0:9::","IPv6SubnetMax":"fc00:0:0:8::"}"#,
+         "IPv6SubnetMax", "must not be below IPv6SubnetMin"),
+        (#"{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/4x"}"#, "IPv6Network", "must be an IPv6 CIDR"),
+        (#"{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":7}"#, "IPv6Network", "must be a string"),
+        (#"{"Network":"10.5.0.0/16","IPv6Network":"fc00::/+48"}"#, "IPv6Network", "must be an IPv6 CIDR"),
         (#"{"Network":"10.5.0.0/16","EnableIPv6":1}"#, "EnableIPv6", "must be true or false"),
         (#"{"Network":"10.5.0.0/16","IPv6Network":"fc00::"}"#, "IPv6Network", "must be an IPv6 CIDR"),
         (#"{"Network":"10.5.0.0/16","IPv6Network":"10.0.0.0/8"}"#, "IPv6Network", "must be an IPv6 CIDR"),

@@ -37,7 +37,7 @@ import TwillWire
         var generator = SeededGenerator(seed: 1)
         let choice = try allocator.choose(leases: [old], publicIP: ip("192.0.2.9"), subnetFileSubnet: nil,
                                           using: &generator)
-        guard case .new(let chosen) = choice else { Issue.record("reused \(choice)"); return }
+        guard case .new(let chosen, _) = choice else { Issue.record("reused \(choice)"); return }
         #expect(!SubnetAllocatorTests.overlaps(chosen, old.subnet))
         #expect(allocator.staleLeases(of: ip("192.0.2.9"), in: [old, lease("10.5.1.0/24", "192.0.2.1")]) == [old])
     }
@@ -84,7 +84,7 @@ import TwillWire
             var generator = SeededGenerator(seed: seed)
             let choice = try allocator.choose(leases: leases, publicIP: ip("192.0.2.9"), subnetFileSubnet: nil,
                                               using: &generator)
-            guard case .new(let chosen) = choice else { Issue.record("unexpected \(choice)"); return }
+            guard case .new(let chosen, _) = choice else { Issue.record("unexpected \(choice)"); return }
             #expect(candidates.contains(chosen))
             seen.insert(chosen)
         }

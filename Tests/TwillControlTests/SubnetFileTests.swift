@@ -39,7 +39,10 @@ import TwillWire
             FLANNEL_IPMASQ=false\r
             SOMETHING_ELSE
             """
-        #expect(SubnetFile.parse(text) == sample)
+        var dual = sample
+        dual.ipv6Network = subnet6("fc00::/48")
+        dual.ipv6Subnet = subnet6("fc00:0:0:48::/64")
+        #expect(SubnetFile.parse(text) == dual)
     }
 
     @Test(arguments: [

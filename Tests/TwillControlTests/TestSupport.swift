@@ -45,3 +45,7 @@ func eventually(timeout: Duration = .seconds(5), _ condition: () throws -> Bool)
     return try condition()
 }
 
+
+func ip6(_ text: String) -> IPv6Address { IPv6Address(text)! }
+
+func subnet6(_ text: String) -> IPv6Subnet { IPv6Subnet(text)! }
