@@ -31,7 +31,8 @@ public struct ForwarderConfiguration: Sendable {
     public var gsoMaxSegments: Int
 
     public init(format: EncapsulationFormat, vni: UInt32 = 1, localMAC: MACAddress = MACAddress(0),
-                localSubnet: IPv4Subnet, icmpSource: IPv4Address, engine: IOEngineChoice, batchSize: Int = 64,
+                localSubnet: IPv4Subnet, icmpSource: IPv4Address, ipv6: IPv6Overlay? = nil,
+                engine: IOEngineChoice, batchSize: Int = 64,
                 poolSlots: Int = 1024, slotSize: Int = 2048, pollMilliseconds: Int32 = 100,
                 disableMultishotRead: Bool = false, offloads: Offloads = [], gsoMaxSegments: Int = 64) {
         self.format = format
@@ -39,6 +40,7 @@ public struct ForwarderConfiguration: Sendable {
         self.localMAC = localMAC
         self.localSubnet = localSubnet
         self.icmpSource = icmpSource
+        self.ipv6 = ipv6
         self.engine = engine
         self.batchSize = batchSize
         self.poolSlots = poolSlots

@@ -160,9 +160,11 @@ import hashlib, os, socket, sys, time
 IDLE = float(os.environ.get("XFER_IDLE_TIMEOUT", "60"))
 
 def recv(port):
-    s = socket.socket()
+    # One dual-stack listener serves IPv4 and IPv6 senders alike.
+    s = socket.socket(socket.AF_INET6)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port))
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.bind(("::", port))
     s.listen(1)
     s.settimeout(IDLE)
     c, _ = s.accept()

@@ -94,12 +94,13 @@ PYEOF
         || fail "$format/$underlay: a full-size ($expect_mtu-byte) IPv6 ping did not cross: $(tail -3 <<<"$out")"
     log "$format/$underlay: pings over IPv6 (hop limit 61) and IPv4 between all 6 host pairs; $expect_mtu-byte IPv6 packets cross"
 
-    tcp_transfer "$P-h1-p1" "$P-h3-p2" "$(topo_pod_ip6 "$P" 3 2)" 30 "$format/$underlay v6 h1->h3"
-    tcp_transfer "$P-h3-p1" "$P-h2-p1" "$(topo_pod_ip6 "$P" 2 1)" 30 "$format/$underlay v6 h3->h2"
-    tcp_transfer "$P-h2-p2" "$P-h1-p2" "$(topo_pod_ip "$P" 1 2)" 10 "$format/$underlay v4 h2->h1"
+    tcp_transfer "$P-h1-p1" "$P-h3-p2" "$(topo_pod_ip6 "$P" 3 2)" 30 "$format-$underlay-v6-h1-h3"
+    tcp_transfer "$P-h3-p1" "$P-h2-p1" "$(topo_pod_ip6 "$P" 2 1)" 30 "$format-$underlay-v6-h3-h2"
+    tcp_transfer "$P-h2-p2" "$P-h1-p2" "$(topo_pod_ip "$P" 1 2)" 10 "$format-$underlay-v4-h2-h1"
     after=$(for i in 1 2 3; do udp6_in "$P-h$i"; done | awk '{ s += $1 } END { print s + 0 }')
     if [ "$underlay" = ipv6 ]; then
-        [ $((after - before)) -gt 20000 ] || fail "$format/$underlay: only $((after - before)) UDP datagrams arrived over IPv6"
+        # The kernel counts a UDP GRO receive (up to 64 datagrams) once: 60 MiB make a few thousand.
+        [ $((after - before)) -gt 1000 ] || fail "$format/$underlay: only $((after - before)) UDP receives over IPv6"
     else
         [ $((after - before)) = 0 ] || fail "$format/$underlay: $((after - before)) UDP datagrams arrived over IPv6 on an IPv4 underlay"
     fi
@@ -110,7 +111,7 @@ PYEOF
             [ "$v" = 0 ] || fail "$format/$underlay: host $i counted $v drop_$r in legitimate traffic"
         done
     done
-    log "$format/$underlay: $((after - before)) datagrams over the IPv6 underlay; no drops of legitimate traffic"
+    log "$format/$underlay: $((after - before)) UDP receives over the IPv6 underlay; no drops of legitimate traffic"
     topo_destroy "$P"
 }
 
@@ -179,14 +180,14 @@ k=$(ping_ttl "$H1-p1" "$B6" 5) || fail "interop: flannel pod $A6 cannot ping Twi
 k=$(ping_ttl "$H2-p1" "$A6" 5) || fail "interop: Twill pod $B6 cannot ping flannel pod $A6"
 [ "$k" = 62 ] || fail "interop: Twill pod -> flannel pod: hop limit $k, expected 62"
 ping_ttl "$H2-p1" "$(topo_pod_ip "$P" 1 1)" 5 >/dev/null || fail "interop: IPv4 between the pods fails"
-tcp_transfer "$H1-p1" "$H2-p1" "$B6" 30 "interop v6 flannel->twill"
-tcp_transfer "$H2-p1" "$H1-p1" "$A6" 30 "interop v6 twill->flannel"
+tcp_transfer "$H1-p1" "$H2-p1" "$B6" 30 "interop-v6-flannel-to-twill"
+tcp_transfer "$H2-p1" "$H1-p1" "$A6" 30 "interop-v6-twill-to-flannel"
 after=$(udp6_in "$H2")
-[ $((after - before)) -gt 10000 ] || fail "interop: only $((after - before)) datagrams reached twilld over IPv6"
+[ $((after - before)) -gt 500 ] || fail "interop: only $((after - before)) UDP receives by twilld over IPv6"
 sleep 0.6
 for r in unknown_peer spoofed_inner_source not_for_this_host wrong_vni inner_mac_not_ours; do
     v=$(stat_value "$D/stats2" "drop_$r")
     [ "$v" = 0 ] || fail "interop: twilld dropped $v packets of the kernel peer as drop_$r"
 done
-log "interop: IPv6 pings and 30 MiB both ways between a kernel flannel-v6.1 host and twilld over the IPv6 underlay; $((after - before)) datagrams over IPv6, no drops"
+log "interop: IPv6 pings and 30 MiB both ways between a kernel flannel-v6.1 host and twilld over the IPv6 underlay; $((after - before)) UDP receives over IPv6, no drops"
 log "PASS dualstack in $((SECONDS - START_TIME))s"
