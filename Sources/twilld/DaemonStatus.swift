@@ -61,6 +61,10 @@ final class DaemonStatus: Sendable {
         guard lease.subnet == datapath.subnet else {
             return (false, "the lease is now \(lease.subnet) but the datapath serves \(datapath.subnet): restart twilld")
         }
+        // A dual-stack lease kept while the config has no IPv6 is fine: only a served IPv6 subnet must match.
+        if let served = datapath.forwarder.config.ipv6?.localSubnet, lease.subnetV6 != served {
+            return (false, "the IPv6 lease is now \(lease.subnetV6.map(\.description) ?? "none") but the datapath serves \(served): restart twilld")
+        }
         return (true, "ok: lease \(lease.subnet) until \(Self.timestamp(lease.expiration)), datapath running")
     }
 

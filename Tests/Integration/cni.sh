@@ -4,7 +4,8 @@
 # twill-cni ADD (host 1 with flannel's defaults, host 2 with delegate overrides). Checks the ADD
 # result and what it built, pod-to-pod pings and a checksummed TCP transfer across the overlay, CHECK
 # (passing, and failing once the pod's interface is gone), VERSION, DEL (twice, and without a subnet
-# file), and CNI error replies for bad input.
+# file), and CNI error replies for bad input. Then a dual-stack overlay: ADD gives each pod addresses of
+# both families and routes to both Networks, and the pods ping each other over IPv6.
 SCENARIO=cni
 . "$(dirname "$0")/common.sh"
 
@@ -204,4 +205,42 @@ cni_call 1 DEL "junk" "" "$D/h1.conf"
 [ "$CNI_RC" = 0 ] && [ ! -e "$D/cni1/junk" ] && grep -q "is not JSON.*removing it" "$D/cni.err" \
     || fail "DEL of a corrupt saved config: exit $CNI_RC, $(ls "$D/cni1"), stderr: $(cat "$D/cni.err")"
 log "DEL removes eth0, the lease and the saved config; repeated, subnet-file-less and corrupt-file DELs succeed"
+
+# --- Dual stack: with FLANNEL_IPV6_* in the subnet file, each pod gets an address of both families
+# from host-local and routes to both Networks; the pods reach each other over IPv6 across the overlay.
+topo_destroy "$P"
+new_prefix d
+D6=$TMP/dual
+mkdir -p "$D6"
+topo_create "$P" 2
+write_net_config "$D6/net.json" vxlan '"EnableIPv6":true,"IPv6Network":"fd00:245::/48"'
+for i in 1 2; do start_twilld "$P" "$i" "$D6" auto; done
+for i in 1 2; do wait_ready "$D6" "$i"; done
+POD6=()
+for i in 1 2; do
+    pod="$P-h$i-p1"
+    ip netns add "$pod"
+    ip -n "$pod" link set lo up
+    printf '{"cniVersion":"1.0.0","name":"twill","type":"twill-cni","subnetFile":"%s","dataDir":"%s","ipam":{"dataDir":"%s"}}\n' \
+        "$D6/h$i.env" "$D6/cni$i" "$D6/ipam$i" >"$D6/h$i.conf"
+    cni_call "$i" ADD "dual$i" "$pod" "$D6/h$i.conf"
+    [ "$CNI_RC" = 0 ] || fail "dual stack host $i: ADD failed (exit $CNI_RC): $CNI_OUT $(cat "$D/cni.err")"
+    v6=$("$PY" - "$(topo_subnet_var "$D6/h$i.env" FLANNEL_IPV6_SUBNET)" "$CNI_OUT" <<'PYEOF'
+import ipaddress, json, sys
+subnet6 = ipaddress.ip_interface(sys.argv[1]).network
+r = json.loads(sys.argv[2])
+fams = sorted(ipaddress.ip_interface(a["address"]).version for a in r["ips"])
+assert fams == [4, 6], f"address families {fams}"
+v6 = [ipaddress.ip_interface(a["address"]) for a in r["ips"] if ipaddress.ip_interface(a["address"]).version == 6][0]
+assert v6.ip in subnet6, f"{v6} outside {subnet6}"
+dsts = sorted(x["dst"] for x in r.get("routes", []))
+assert "fd00:245::/48" in dsts and "10.244.0.0/16" in dsts, f"routes {dsts}"
+print(v6.ip)
+PYEOF
+) || fail "dual stack host $i: the ADD result lacks an IPv6 address in its subnet or a route: $CNI_OUT"
+    POD6+=("$v6")
+done
+ping_ttl "$P-h1-p1" "${POD6[1]}" 10 >/dev/null || fail "dual stack: pod ${POD6[0]} cannot ping ${POD6[1]}"
+ping_ttl "$P-h2-p1" "${POD6[0]}" 10 >/dev/null || fail "dual stack: pod ${POD6[1]} cannot ping ${POD6[0]}"
+log "dual stack: ADD gave each pod an IPv4 and an IPv6 address (${POD6[*]}) and routes to both Networks; IPv6 pings across the overlay"
 log "PASS cni in $((SECONDS - START_TIME))s"
