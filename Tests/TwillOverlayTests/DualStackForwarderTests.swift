@@ -71,13 +71,7 @@ struct DualStackForwarderTests {
             tun.close()
         }
 
-        func receive(at s: UDPSocket, timeout: Int32 = 2000) -> [UInt8]? {
-            var pfd = pollfd(fd: s.fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&pfd, 1, timeout) == 1 else { return nil }
-            var buf = [UInt8](repeating: 0, count: 4096)
-            let n = recv(s.fd, &buf, buf.count, 0)
-            return n > 0 ? Array(buf[0..<n]) : nil
-        }
+        func receive(at s: UDPSocket, timeout: Int32 = 2000) -> [UInt8]? { receiveDatagram(s.fd, timeout: timeout) }
 
         /// An encapsulated IPv6/UDP packet (with its mandatory checksum) as a peer would send it.
         func encapsulated6(from src: IPv6Address, to dst: IPv6Address, port: UInt16, payload: [UInt8],
@@ -106,13 +100,7 @@ struct DualStackForwarderTests {
             bytes.withUnsafeBytes { try? sender.send($0, to: local.localAddress) }
         }
 
-        func waitFor(_ condition: () -> Bool) -> Bool {
-            for _ in 0..<200 {
-                if condition() { return true }
-                usleep(10_000)
-            }
-            return condition()
-        }
+        func waitFor(_ condition: () -> Bool) -> Bool { TwillTestSupport.waitFor(condition) }
     }
 
     static let cases: [(EncapsulationFormat, EngineVariant)] = EncapsulationFormat.allCases.flatMap { f in

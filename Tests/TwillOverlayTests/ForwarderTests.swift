@@ -48,13 +48,7 @@ struct ForwarderTests {
         }
 
         /// Waits for one datagram on the peer socket.
-        func receiveAtPeer(timeout: Int32 = 2000) -> [UInt8]? {
-            var pfd = pollfd(fd: peerSocket.fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&pfd, 1, timeout) == 1 else { return nil }
-            var buf = [UInt8](repeating: 0, count: 4096)
-            let n = recv(peerSocket.fd, &buf, buf.count, 0)
-            return n > 0 ? Array(buf[0..<n]) : nil
-        }
+        func receiveAtPeer(timeout: Int32 = 2000) -> [UInt8]? { receiveDatagram(peerSocket.fd, timeout: timeout) }
 
         /// Builds an encapsulated IPv4/UDP packet as a peer would send it.
         func encapsulated(from src: IPv4Address, to dst: IPv4Address, port: UInt16, payload: [UInt8],
@@ -78,13 +72,7 @@ struct ForwarderTests {
             bytes.withUnsafeBytes { try? (sender ?? peerSocket).send($0, to: socket.localAddress) }
         }
 
-        func waitFor(_ condition: () -> Bool) -> Bool {
-            for _ in 0..<200 {
-                if condition() { return true }
-                usleep(10_000)
-            }
-            return condition()
-        }
+        func waitFor(_ condition: () -> Bool) -> Bool { TwillTestSupport.waitFor(condition) }
     }
 
     static let cases: [(EncapsulationFormat, EngineVariant)] = EncapsulationFormat.allCases.flatMap { f in
