@@ -32,7 +32,7 @@ mkdir -p "$out/bin" "$out/corpus" "$out/crashes" "$out/logs"
 # module, so copies in $out/src/control go without their `import TwillWire` line; nothing else changes.
 control_targets=" netconfig leasejson "
 control_files=(JSONParser JSONValue JSONParseError NetworkConfig BackendConfig ConfigError LeaseAttributes
-               LeaseFormatError Lease LeaseRecord LeaseFile LeaseStoreError)
+               LeaseFormatError Lease LeaseRecord LeaseFile LeaseStoreError IPv6NetworkConfig "IPv6Address+Arithmetic")
 rm -rf "$out/src/control"
 mkdir -p "$out/src/control"
 for f in "${control_files[@]}"; do

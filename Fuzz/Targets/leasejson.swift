@@ -6,7 +6,8 @@
 import Foundation
 
 /// Every field a lease value refusal may name.
-private let leaseFields: Set<String> = ["JSON", "PublicIP", "BackendType", "BackendData", "BackendData.VNI", "BackendData.VtepMAC"]
+private let leaseFields: Set<String> = ["JSON", "PublicIP", "PublicIPv6", "BackendType", "BackendData", "BackendData.VNI",
+                                        "BackendData.VtepMAC", "BackendV6Data", "BackendV6Data.VNI", "BackendV6Data.VtepMAC"]
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzLeaseJSON(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
@@ -27,7 +28,8 @@ private func checkLeaseValue(_ bytes: [UInt8]) {
     }
     fuzzCheck(!attributes.backendType.isEmpty, "empty backend type kept")
     if attributes.backendType != "vxlan" {
-        fuzzCheck(attributes.vni == nil && attributes.vtepMAC == nil, "backend data read for \(attributes.backendType)")
+        fuzzCheck(attributes.vni == nil && attributes.vtepMAC == nil && attributes.vniV6 == nil && attributes.vtepMACv6 == nil,
+                  "backend data read for \(attributes.backendType)")
     }
     let text = attributes.jsonString
     guard let again = try? LeaseAttributes(jsonString: text) else { fuzzFail("own lease JSON refused: \(text)") }
@@ -41,6 +43,16 @@ private func checkKey(_ text: String) {
               "key \(text) gave a subnet with host bits")
     let key = Lease.key(for: subnet)
     fuzzCheck(Lease.parseKey(key) == subnet, "key \(key) of \(subnet) does not parse back")
+    // A key that parses has its dual-stack reading too, with the same IPv4 half, and writes itself back.
+    guard let pair = Lease.parseDualStackKey(text) else { fuzzFail("key \(text) parses but not as a dual-stack key") }
+    fuzzCheck(pair.v4 == subnet, "dual-stack reading of \(text) has another IPv4 half")
+    if let v6 = pair.v6 {
+        fuzzCheck(IPv6Subnet(address: v6.address, prefixLength: v6.prefixLength)?.address == v6.address,
+                  "key \(text) gave an IPv6 subnet with host bits")
+    }
+    let pairKey = Lease.key(for: pair.v4, v6: pair.v6)
+    guard let back = Lease.parseDualStackKey(pairKey) else { fuzzFail("own key \(pairKey) refused") }
+    fuzzCheck(back.v4 == pair.v4 && back.v6 == pair.v6, "key \(pairKey) does not parse back")
 }
 
 private func checkStoreFile(_ bytes: [UInt8]) {

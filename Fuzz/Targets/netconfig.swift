@@ -40,6 +40,19 @@ public func fuzzNetworkConfig(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int3
         fuzzCheck(config.fits(subnet), "bound \(subnet) does not fit \(config.jsonString)")
     }
     fuzzCheck(config.subnetMin <= config.subnetMax, "SubnetMin above SubnetMax")
+    if let v6 = config.ipv6 {
+        let n = v6.network
+        fuzzCheck(n.prefixLength <= IPv6NetworkConfig.longestNetworkPrefix, "IPv6Network /\(n.prefixLength) accepted")
+        fuzzCheck(v6.subnetLength >= n.prefixLength + 2 && v6.subnetLength <= IPv6NetworkConfig.longestSubnetLength,
+                  "IPv6SubnetLen \(v6.subnetLength) for \(n)")
+        for bound in [v6.subnetMin, v6.subnetMax] {
+            guard let subnet = IPv6Subnet(address: bound, prefixLength: v6.subnetLength), subnet.address == bound else {
+                fuzzFail("IPv6 bound \(bound) is not the start of a /\(v6.subnetLength)")
+            }
+            fuzzCheck(v6.fits(subnet), "IPv6 bound \(subnet) does not fit \(config.jsonString)")
+        }
+        fuzzCheck(v6.subnetMin <= v6.subnetMax, "IPv6SubnetMin above IPv6SubnetMax")
+    }
     fuzzCheck(config.backend.port != 0, "port 0 kept")
     fuzzCheck(config.backend.vni <= BackendConfig.maximumVNI, "VNI \(config.backend.vni)")
     if let mtu = config.backend.mtu { fuzzCheck((68...65535).contains(mtu), "MTU \(mtu)") }
