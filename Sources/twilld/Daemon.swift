@@ -152,7 +152,7 @@ final class Daemon: Service {
         let masquerade: IPMasquerade?
         do {
             // As flanneld: the rules are in place before the subnet file tells consumers to start.
-            masquerade = try startMasquerade(network: config.network, subnet: lease.subnet)
+            masquerade = try startMasquerade(network: config.network, subnet: lease.subnet, ipv6: ipv6)
         } catch {
             forwarder.stop()
             device.close()
@@ -275,11 +275,14 @@ final class Daemon: Service {
     }
 
     /// `--ip-masq`: the rules installed (nil without the flag).
-    private func startMasquerade(network: IPv4Subnet, subnet: IPv4Subnet) throws -> IPMasquerade? {
+    private func startMasquerade(network: IPv4Subnet, subnet: IPv4Subnet,
+                                 ipv6: (lease: IPv6Subnet, network: IPv6Subnet)?) throws -> IPMasquerade? {
         guard options.ipMasq else { return nil }
-        let masquerade = try IPMasquerade(rules: MasqueradeRules(network: network, subnet: subnet), logger: logger)
+        let rules = MasqueradeRules(network: network, subnet: subnet, networkV6: ipv6?.network, subnetV6: ipv6?.lease)
+        let masquerade = try IPMasquerade(rules: rules, logger: logger)
         try masquerade.apply()
-        logger.info("ip-masq: table \(MasqueradeRules.family) \(MasqueradeRules.table) installed for \(network) (this host \(subnet)), checked every \(options.masqueradeResync)")
+        let v6 = ipv6.map { " and table \(MasqueradeRules.familyV6) \(MasqueradeRules.table) for \($0.network) (this host \($0.lease))" } ?? ""
+        logger.info("ip-masq: table \(MasqueradeRules.family) \(MasqueradeRules.table) installed for \(network) (this host \(subnet))\(v6), checked every \(options.masqueradeResync)")
         return masquerade
     }
 

@@ -9,9 +9,9 @@ final class IPMasquerade: Sendable {
     let rules: MasqueradeRules
     private let nft: String
     private let logger: Logger
-    /// What `nft list table ip twill` printed right after our own apply: nft's normal form of our
-    /// ruleset on this host, so a later listing that differs means someone changed it.
-    private let applied = Mutex<String?>(nil)
+    /// What `nft list table <family> twill` printed for each table right after our own apply: nft's
+    /// normal form of our ruleset on this host, so a later listing that differs means someone changed it.
+    private let applied = Mutex<[String: String]>([:])
 
     init(rules: MasqueradeRules, logger: Logger) throws(IPMasqueradeError) {
         guard let nft = IPMasquerade.locateNFT() else { throw .nftMissing }
@@ -20,21 +20,25 @@ final class IPMasquerade: Sendable {
         self.logger = logger
     }
 
-    /// Replaces the table in one transaction and records how nft lists it.
+    /// Replaces the tables in one transaction and records how nft lists them.
     func apply() throws(IPMasqueradeError) {
         _ = try run([nft, "-f", "-"], input: rules.applyScript)
-        let listing = try run([nft] + MasqueradeRules.listArguments)
-        applied.withLock { $0 = listing }
+        var listings: [String: String] = [:]
+        for family in rules.families { listings[family] = try run([nft] + MasqueradeRules.listArguments(family: family)) }
+        applied.withLock { $0 = listings }
     }
 
-    /// Re-applies when the table is gone or differs from what was applied. True when it did.
+    /// Re-applies when a table is gone or differs from what was applied. True when it did.
     func check() throws(IPMasqueradeError) -> Bool {
         let expected = applied.withLock { $0 }
-        let current = try? run([nft] + MasqueradeRules.listArguments)
-        if let current, current == expected { return false }
-        try apply()
-        logger.warning("ip-masq: table \(MasqueradeRules.family) \(MasqueradeRules.table) \(current == nil ? "was missing" : "had been changed"); restored it")
-        return true
+        for family in rules.families {
+            let current = try? run([nft] + MasqueradeRules.listArguments(family: family))
+            if let current, current == expected[family] { continue }
+            try apply()
+            logger.warning("ip-masq: table \(family) \(MasqueradeRules.table) \(current == nil ? "was missing" : "had been changed"); restored it")
+            return true
+        }
+        return false
     }
 
     /// Every `period`, until cancelled.
@@ -46,11 +50,13 @@ final class IPMasquerade: Sendable {
     }
 
     func remove() {
-        do {
-            _ = try run([nft] + MasqueradeRules.deleteArguments)
-            logger.info("ip-masq: table \(MasqueradeRules.family) \(MasqueradeRules.table) removed")
-        } catch {
-            logger.warning("ip-masq: removing table \(MasqueradeRules.family) \(MasqueradeRules.table) failed: \(error)")
+        for family in rules.families {
+            do {
+                _ = try run([nft] + MasqueradeRules.deleteArguments(family: family))
+                logger.info("ip-masq: table \(family) \(MasqueradeRules.table) removed")
+            } catch {
+                logger.warning("ip-masq: removing table \(family) \(MasqueradeRules.table) failed: \(error)")
+            }
         }
     }
 

@@ -6,6 +6,7 @@
 # address; pod to pod across hosts keeps the pod's address; from the outside, host 1's pods see the
 # client's address and host 2's pods see host 1's overlay address; a removed or altered table is
 # restored with each rule once; a restart over a leftover table leaves one copy; SIGTERM removes it.
+# Then the same in a dual-stack overlay, whose IPv6 rules live in a table ip6 twill.
 SCENARIO=ipmasq
 . "$(dirname "$0")/common.sh"
 require_tools nft
@@ -73,13 +74,15 @@ check_table "after start"
 cat >"$TMP/peer.py" <<'EOF'
 import socket, sys
 if sys.argv[1] == "serve":
-    s = socket.socket()
+    # One dual-stack listener; an IPv4 client shows as ::ffff:a.b.c.d, told as a.b.c.d.
+    s = socket.socket(socket.AF_INET6)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", int(sys.argv[2])))
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.bind(("::", int(sys.argv[2])))
     s.listen(1)
     s.settimeout(15)
     c, addr = s.accept()
-    c.sendall(addr[0].encode())
+    c.sendall(addr[0].removeprefix("::ffff:").encode())
     c.close()
 else:
     c = socket.create_connection((sys.argv[2], int(sys.argv[3])), timeout=5)
@@ -150,4 +153,43 @@ tables=$(ip netns exec "$P-h1" nft list tables)
 [ -z "$tables" ] || fail "after SIGTERM host 1 still has: $tables"
 grep -q "ip-masq: table ip twill removed" "$D/log1" || fail "host 1 did not log the removal"
 log "restart over a leftover table: one copy; SIGTERM removed it"
+
+# --- Dual stack: the same rules in an ip6 table. Host 1 reaches an IPv6 outside (2001:db8:100::/64)
+# that routes back only to host 1's address there; a pod reaches it as that address, pod to pod over
+# IPv6 keeps the pods' addresses, and SIGTERM removes both tables.
+topo_destroy "$P"
+new_prefix 6
+D6=$TMP/dual
+mkdir -p "$D6"
+topo_create "$P" 2
+write_net_config "$D6/net.json" vxlan '"EnableIPv6":true,"IPv6Network":"fd00:246::/48"'
+EXT="$P-ext"
+ip netns add "$EXT"
+ip -n "$EXT" link set lo up
+ip -n "$P-h1" link add ext0 type veth peer name eth0 netns "$EXT"
+ip -n "$P-h1" addr add 2001:db8:100::1/64 dev ext0 nodad
+ip -n "$P-h1" link set ext0 up
+ip -n "$EXT" addr add 2001:db8:100::2/64 dev eth0 nodad
+ip -n "$EXT" link set eth0 up
+for i in 1 2; do start_twilld "$P" "$i" "$D6" uring --ip-masq --iptables-resync 1; PIDS[i]=$TWILLD_PID; done
+for i in 1 2; do wait_ready "$D6" "$i"; done
+for i in 1 2; do topo_add_pods "$P" "$i" "$D6/h$i.env" 1; done
+wait_stat "$D6/stats1" peers 1 10 || fail "dual stack: host 1 never saw host 2"
+[ "$(ip netns exec "$P-h1" nft list tables | sort | paste -sd,)" = "table ip twill,table ip6 twill" ] \
+    || fail "dual stack: host 1's tables are not ip twill and ip6 twill: $(ip netns exec "$P-h1" nft list tables)"
+ip netns exec "$P-h1" nft list table ip6 twill | grep -q "ip6 saddr fd00:246::/48 ip6 daddr != ff00::/8 masquerade" \
+    || fail "dual stack: the ip6 table lacks the masquerade rule: $(ip netns exec "$P-h1" nft list table ip6 twill)"
+A6=$(topo_pod_ip6 "$P" 1 1)
+B6=$(topo_pod_ip6 "$P" 2 1)
+got=$(seen_as "$P-h1-p1" "$EXT" 2001:db8:100::2)
+[ "$got" = 2001:db8:100::1 ] || fail "dual stack: pod $A6 -> IPv6 outside: seen as '$got', expected host 1's 2001:db8:100::1"
+got=$(seen_as "$P-h1-p1" "$P-h2-p1" "$B6")
+[ "$got" = "$A6" ] || fail "dual stack: pod $A6 -> pod $B6: seen as '$got', expected the pod's own address"
+ip netns exec "$P-h1" nft delete table ip6 twill
+wait_log "$D6/log1" "table ip6 twill was missing; restored it" 1 5 || fail "dual stack: host 1 did not restore its deleted ip6 table"
+kill -TERM "${PIDS[1]}"
+wait_exit "${PIDS[1]}" 15
+tables=$(ip netns exec "$P-h1" nft list tables)
+[ -z "$tables" ] || fail "dual stack: after SIGTERM host 1 still has: $tables"
+log "dual stack: ip6 twill beside ip twill; pod -> IPv6 outside as 2001:db8:100::1, pod to pod keeps $A6; restored when deleted; SIGTERM removed both"
 log "PASS ipmasq in $((SECONDS - START_TIME))s"
