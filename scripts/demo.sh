@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The demo (make demo): three hosts as network namespaces on a 192.0.2.0/24 underlay, two pods per
 # host wired from each host's subnet file, twilld on every host with the embedded store; pings between
-# pods on different hosts and an iperf3 run, in the udp and then the vxlan format; then the leases and
-# the drop counters. Everything it makes is removed on exit, also on failure or Ctrl-C.
+# pods on different hosts and an iperf3 run, in the udp and then the vxlan format, then vxlan dual stack
+# (IPv4 and IPv6 pods, an IPv6 underlay beside the IPv4 one); each time the leases and the drop
+# counters. Everything it makes is removed on exit, also on failure or Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "the demo needs root (network namespaces)"; exit 1; }
@@ -22,13 +23,19 @@ topo_destroy "$prefix"
 
 hosts=3
 run_format() {
-    local format=$1 i j k
-    local dir="$work/$format"
+    local format=$1 dual=${2:-} i j k
+    local dir="$work/$format$dual"
     mkdir -p "$dir"
     echo
-    echo "================ format: $format ================"
+    echo "================ format: $format${dual:+, dual stack over an IPv6 underlay} ================"
     topo_create "$prefix" "$hosts"
-    printf '{"Network":"10.244.0.0/16","Backend":{"Type":"%s"}}\n' "$format" > "$dir/net-conf.json"
+    if [ -n "$dual" ]; then
+        for i in $(seq 1 $hosts); do topo_add_host_ipv6 "$prefix" "$i"; done
+        printf '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:244::/48","Backend":{"Type":"%s"}}\n' \
+            "$format" > "$dir/net-conf.json"
+    else
+        printf '{"Network":"10.244.0.0/16","Backend":{"Type":"%s"}}\n' "$format" > "$dir/net-conf.json"
+    fi
     echo "network config: $(cat "$dir/net-conf.json")"
     for i in $(seq 1 $hosts); do
         ip netns exec "$prefix-h$i" "$bin" --local-store "$dir/leases.json" --net-config-path "$dir/net-conf.json" \
@@ -47,7 +54,8 @@ run_format() {
         [ "$i" = "$j" ] && continue
         for k in 1 2; do
             local src="$prefix-h$i-p$k" dst
-            dst=$(topo_pod_ip "$prefix" "$j" "$k")
+            # In the dual-stack run the second pods ping over IPv6.
+            if [ -n "$dual" ] && [ "$k" = 2 ]; then dst=$(topo_pod_ip6 "$prefix" "$j" "$k"); else dst=$(topo_pod_ip "$prefix" "$j" "$k"); fi
             if out=$(ip netns exec "$src" ping -c 3 -i 0.2 -W 2 "$dst" 2>&1); then
                 printf '  h%s-p%s -> h%s-p%s (%s): %s\n' "$i" "$k" "$j" "$k" "$dst" "$(echo "$out" | tail -1)"
             else
@@ -56,10 +64,12 @@ run_format() {
             fi
         done
     done; done
-    echo "-- iperf3, 5 s, one TCP stream, h1-p1 -> h2-p1"
+    local target
+    if [ -n "$dual" ]; then target=$(topo_pod_ip6 "$prefix" 2 1); else target=$(topo_pod_ip "$prefix" 2 1); fi
+    echo "-- iperf3, 5 s, one TCP stream, h1-p1 -> h2-p1 ($target)"
     ip netns exec "$prefix-h2-p1" timeout 20 iperf3 -s -1 >/dev/null 2>&1 &
     sleep 0.5
-    ip netns exec "$prefix-h1-p1" timeout 20 iperf3 -c "$(topo_pod_ip "$prefix" 2 1)" -t 5 2>&1 | grep -E "sender|receiver" || failures=$((failures + 1))
+    ip netns exec "$prefix-h1-p1" timeout 20 iperf3 -c "$target" -t 5 2>&1 | grep -E "sender|receiver" || failures=$((failures + 1))
     sleep 1
     echo "-- leases in the embedded store ($dir/leases.json)"
     python3 - "$dir/leases.json" <<'PY'
@@ -81,6 +91,7 @@ PY
 status=0
 run_format udp || status=1
 run_format vxlan || status=1
+run_format vxlan dual || status=1
 echo
-[ $status -eq 0 ] && echo "demo finished: pods reached pods on every other host, in both formats" || echo "demo FAILED"
+[ $status -eq 0 ] && echo "demo finished: pods reached pods on every other host, in both formats and dual stack" || echo "demo FAILED"
 exit $status
