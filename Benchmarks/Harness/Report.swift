@@ -42,11 +42,14 @@ struct Report {
     func table() -> String {
         func f(_ v: Double?, _ digits: Int = 2) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "-" }
         func k(_ v: Double?) -> String { v.map { String(format: "%.0fk", $0 / 1000) } ?? "-" }
-        let kernel = stat(.kernelVXLAN, \.tcp1Gbps)?.median
+        // IPv6 datapaths compare with the kernel over IPv6, the rest with the kernel over IPv4.
+        let kernel4 = stat(.kernelVXLAN, \.tcp1Gbps)?.median
+        let kernel6 = stat(.kernelVXLANIPv6, \.tcp1Gbps)?.median
         var rows = [["datapath", "TCP 1 (Gbit/s)", "x kernel", "TCP 4", "UDP 64B pps (loss)", "UDP 1400B pps (loss)",
                      "ping p50/p99 us", "daemon CPU s/Gbit", "RSS MiB"]]
         for d in datapaths {
             let t1 = stat(d, \.tcp1Gbps)
+            let kernel = d.isIPv6 ? kernel6 : kernel4
             let spread = t1.map { String(format: " [%.2f-%.2f]", $0.min, $0.max) } ?? ""
             rows.append([
                 d.rawValue,
@@ -104,7 +107,7 @@ struct Report {
             for (i, d) in datapaths.enumerated() {
                 let y = y0 + 30 + Double(i) * rowHeight
                 let w = barWidth * values[i] / top
-                let color = d == .kernelVXLAN ? "#888888" : d == .veth ? "#bbbbbb" : d == .naive ? "#d98c5f" : "#3b7dd8"
+                let color = d == .kernelVXLAN || d == .kernelVXLANIPv6 ? "#888888" : d == .veth ? "#bbbbbb" : d == .naive ? "#d98c5f" : "#3b7dd8"
                 out += "<text x=\"\(left - 8)\" y=\"\(y + 15)\" text-anchor=\"end\">\(d.rawValue)</text>\n"
                 out += "<rect x=\"\(left)\" y=\"\(y + 3)\" width=\"\(String(format: "%.1f", w))\" height=\"\(rowHeight - 8)\" fill=\"\(color)\"/>\n"
                 out += "<text x=\"\(left + w + 6)\" y=\"\(y + 15)\">\(String(format: fmt, values[i])) \(unit)</text>\n"
