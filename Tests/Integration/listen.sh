@@ -3,7 +3,8 @@
 # runs) may show nothing but the overlay's UDP port on the public IP, and sockets on loopback: no TCP
 # listener, no other UDP socket. Checked for vxlan and udp on the embedded store, with several queues
 # (their per-queue send sockets are bound to ephemeral ports, and must drop whatever reaches them),
-# and with etcd as the store (its client connections must not show up as listeners).
+# and with etcd as the store (its client connections must not show up as listeners); then dual stack
+# over an IPv6 underlay.
 SCENARIO=listen
 . "$(dirname "$0")/common.sh"
 require_tools ss
@@ -76,4 +77,35 @@ if command -v etcd >/dev/null && command -v etcdctl >/dev/null; then
 else
     log "etcd not installed: the etcd variant was skipped"
 fi
+
+# Dual stack over an IPv6 underlay: the overlay port on the IPv4 and on the IPv6 public address, and
+# (2 queues) two send-only ports per family, nothing else.
+topo_add_host "$P" 5
+topo_add_host_ipv6 "$P" 5
+D=$TMP/dual
+mkdir -p "$D"
+write_net_config "$D/net.json" vxlan '"EnableIPv6":true,"IPv6Network":"fd00:247::/48"'
+start_twilld "$P" 5 "$D" auto --queues 2
+wait_ready "$D" 5
+got=$(exposed 5)
+want=$(printf 'udp 192.0.2.15:8472\nudp [2001:db8::15]:8472')
+[ "$(grep -vE ':(8472)$' <<<"$got" | wc -l)" = 4 ] && [ "$(grep -E ':8472$' <<<"$got")" = "$want" ] \
+    || fail "dual stack: host 5 exposes
+$got
+expected the overlay port on 192.0.2.15 and [2001:db8::15] and 4 send-only ports"
+# Ten datagrams from host 1 to each send-only port, in its family; none may be queued.
+topo_add_host_ipv6 "$P" 1
+for addr in $(grep -vE ':8472$' <<<"$got" | awk '{ print $2 }'); do
+    ip netns exec "$P-h1" "$PY" -c 'import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+host = host.strip("[]")
+s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+for n in range(10): s.sendto(b"x" * 1000, (host, int(port)))' "$addr"
+done
+sleep 0.5
+for port in $(grep -vE ':8472$' <<<"$got" | sed 's/.*://'); do
+    q=$(ip netns exec "$P-h5" ss -Hlnu "sport = :$port" | awk '{ print $2 }' | sort -u)
+    [ "$q" = 0 ] || fail "dual stack: send-only port $port queued $q of the 10 datagrams sent to it"
+done
+log "dual stack, 2 queues: only udp 192.0.2.15:8472 and [2001:db8::15]:8472 are open, and 4 send-only ports that queued nothing"
 log "PASS listen in $((SECONDS - START_TIME))s"
