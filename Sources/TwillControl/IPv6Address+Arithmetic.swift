@@ -11,8 +11,10 @@ extension IPv6Address {
 }
 
 extension IPv6Subnet {
-    /// The number of addresses, minus one, so a /0 still fits in 128 bits.
-    var sizeMinusOne: UInt128 { prefixLength == 0 ? .max : (UInt128(1) << UInt128(128 - prefixLength)) - 1 }
+    /// The number of addresses in a subnet of `prefixLength`, minus one, so a /0 still fits in 128 bits.
+    static func sizeMinusOne(prefixLength: Int) -> UInt128 {
+        prefixLength == 0 ? .max : (UInt128(1) << UInt128(128 - prefixLength)) - 1
+    }
 
     /// The first host address (network address + 1), which flannel gives the bridge.
     var gatewayAddress: IPv6Address { IPv6Address(value: address.value &+ 1) }

@@ -39,7 +39,7 @@ public struct IPv6NetworkConfig: Sendable, Equatable {
             }
             length = subnetLength
         }
-        let sizeMinusOne = (UInt128(1) << UInt128(128 - length)) - 1
+        let sizeMinusOne = IPv6Subnet.sizeMinusOne(prefixLength: length)
         // As for IPv4, the first subnet is skipped by default: its address is the network's own.
         let min = subnetMin ?? IPv6Address(value: network.address.value + sizeMinusOne + 1)
         let max = subnetMax ?? IPv6Address(value: network.lastAddress.value - sizeMinusOne)
@@ -68,7 +68,7 @@ public struct IPv6NetworkConfig: Sendable, Equatable {
     }
 
     /// The number of addresses in each node's subnet, minus one (a /0 would not fit otherwise).
-    var subnetSizeMinusOne: UInt128 { (UInt128(1) << UInt128(128 - subnetLength)) - 1 }
+    var subnetSizeMinusOne: UInt128 { IPv6Subnet.sizeMinusOne(prefixLength: subnetLength) }
 
     /// Whether a lease's IPv6 subnet fits: inside IPv6Network, of IPv6SubnetLen, within Min..Max.
     public func fits(_ subnet: IPv6Subnet) -> Bool {

@@ -120,9 +120,13 @@ public struct NetworkConfig: Sendable, Equatable {
         }
         let ipv6Enabled = try NetworkConfig.bool(doc, "EnableIPv6") ?? false
         // Checked even while IPv6 is off (the fields are then unused), as flannel's decoder does.
-        let ipv6NetworkText = try NetworkConfig.string(doc, "IPv6Network")
-        if let text = ipv6NetworkText, !NetworkConfig.isIPv6CIDR(text) {
-            throw ConfigError(field: "IPv6Network", rule: "must be an IPv6 CIDR such as fc00::/48 (got \"\(text)\")")
+        // Stray host bits are cleared, as for Network.
+        var ipv6Network: IPv6Subnet?
+        if let text = try NetworkConfig.string(doc, "IPv6Network") {
+            guard let parsed = IPv6Subnet(text, strict: false) else {
+                throw ConfigError(field: "IPv6Network", rule: "must be an IPv6 CIDR such as fc00::/48 (got \"\(text)\")")
+            }
+            ipv6Network = parsed
         }
         let ipv6SubnetMin = try NetworkConfig.ipv6Address(doc, "IPv6SubnetMin")
         let ipv6SubnetMax = try NetworkConfig.ipv6Address(doc, "IPv6SubnetMax")
@@ -150,13 +154,9 @@ public struct NetworkConfig: Sendable, Equatable {
         let backend = try NetworkConfig.backend(doc["Backend"])
         var ipv6: IPv6NetworkConfig?
         if ipv6Enabled {
-            guard let text = ipv6NetworkText else {
+            guard let ipv6Network else {
                 throw ConfigError(field: "IPv6Network",
                                   rule: "is required when EnableIPv6 is true: an IPv6 CIDR such as fc00::/48")
-            }
-            // Stray host bits are cleared, as for Network. The syntax was checked above.
-            guard let ipv6Network = IPv6Subnet(text, strict: false) else {
-                throw ConfigError(field: "IPv6Network", rule: "must be an IPv6 CIDR such as fc00::/48 (got \"\(text)\")")
             }
             ipv6 = try IPv6NetworkConfig(network: ipv6Network, subnetLength: ipv6SubnetLength, subnetMin: ipv6SubnetMin,
                                          subnetMax: ipv6SubnetMax)
@@ -241,10 +241,6 @@ public struct NetworkConfig: Sendable, Equatable {
             throw ConfigError(field: key, rule: "must be an IPv6 address such as fc00::100 (got \"\(text)\")")
         }
         return address
-    }
-
-    private static func isIPv6CIDR(_ text: String) -> Bool {
-        IPv6Subnet(text, strict: false) != nil
     }
 
     /// The config as flannel JSON with every default written out; parsing it gives this value back.

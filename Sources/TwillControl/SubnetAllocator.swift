@@ -41,29 +41,27 @@ public struct SubnetAllocator: Sendable {
                                                  subnetFileSubnet: IPv4Subnet?, subnetFileSubnetV6: IPv6Subnet? = nil,
                                                  using generator: inout G) throws(LeaseStoreError) -> Choice {
         if let own = ownLease(of: publicIP, in: leases) { return .reuse(own) }
-        guard let ipv6 = config.ipv6 else {
-            if let previous = subnetFileSubnet, config.fits(previous),
-               !leases.contains(where: { SubnetAllocator.overlap($0.subnet, previous) }) {
-                return .new(previous)
-            }
-            let free = freeSubnets(leases: leases, limit: SubnetAllocator.candidateLimit)
-            guard let pick = free.randomElement(using: &generator) else {
-                throw .noFreeSubnet(min: config.subnetMin, max: config.subnetMax, subnetLength: config.subnetLength)
-            }
-            return .new(pick)
-        }
-        if let previous = subnetFileSubnet, let previousV6 = subnetFileSubnetV6,
-           config.fits(previous), ipv6.fits(previousV6),
-           !leases.contains(where: { SubnetAllocator.overlap($0.subnet, previous)
-               || $0.subnetV6.map { SubnetAllocator.overlap($0, previousV6) } == true }) {
+        // Without IPv6 in the config the file's IPv6 subnet plays no part.
+        let previousV6 = config.ipv6 == nil ? nil : subnetFileSubnetV6
+        if let previous = subnetFileSubnet, config.fits(previous, v6: previousV6),
+           !leases.contains(where: {
+               SubnetAllocator.overlap($0.subnet, previous) || SubnetAllocator.overlap($0.subnetV6, previousV6)
+           }) {
             return .new(previous, v6: previousV6)
         }
-        let free = freePairs(leases: leases, limit: SubnetAllocator.candidateLimit)
-        guard let pick = free.randomElement(using: &generator) else {
-            // The IPv4 range is named: it is the one operators widen first, and flannel reports it alike.
+        guard let pick = freeChoices(leases: leases, limit: SubnetAllocator.candidateLimit).randomElement(using: &generator)
+        else {
+            // The IPv4 range is named also in a dual-stack overlay: it is the one operators widen first,
+            // and flannel reports it alike.
             throw .noFreeSubnet(min: config.subnetMin, max: config.subnetMax, subnetLength: config.subnetLength)
         }
-        return .new(pick.v4, v6: pick.v6)
+        return pick
+    }
+
+    /// Up to `limit` new leases to choose from: free subnets, or free pairs in a dual-stack overlay.
+    public func freeChoices(leases: [Lease], limit: Int) -> [Choice] {
+        guard config.ipv6 != nil else { return freeSubnets(leases: leases, limit: limit).map { .new($0) } }
+        return freePairs(leases: leases, limit: limit).map { .new($0.v4, v6: $0.v6) }
     }
 
     public func choose(leases: [Lease], publicIP: IPv4Address, subnetFileSubnet: IPv4Subnet?,
@@ -88,16 +86,9 @@ public struct SubnetAllocator: Sendable {
     /// Up to `limit` subnets from SubnetMin upward that no lease overlaps. Leases of any length count,
     /// so leases left from an older SubnetLen still block what they cover.
     public func freeSubnets(leases: [Lease], limit: Int) -> [IPv4Subnet] {
-        // Taken address ranges, merged, so one pass can skip whole runs of leased subnets.
-        var taken: [(start: UInt64, end: UInt64)] = []
-        let ranges = leases.map { (UInt64($0.subnet.address.value), UInt64($0.subnet.lastAddress.value)) }
-        for range in ranges.sorted(by: <) {
-            if let last = taken.last, range.0 <= last.end + 1 {
-                taken[taken.count - 1].end = max(last.end, range.1)
-            } else {
-                taken.append((range.0, range.1))
-            }
-        }
+        let taken = SubnetAllocator.merged(leases.map {
+            (UInt64($0.subnet.address.value), UInt64($0.subnet.lastAddress.value))
+        })
         let size = UInt64(config.subnetSize)
         let maxStart = UInt64(config.subnetMax.value)
         var candidate = UInt64(config.subnetMin.value)
@@ -164,8 +155,8 @@ public struct SubnetAllocator: Sendable {
     }
 
     /// Address ranges sorted and merged, so a walk can skip whole runs of taken subnets.
-    private static func merged(_ ranges: [(UInt128, UInt128)]) -> [(start: UInt128, end: UInt128)] {
-        var taken: [(start: UInt128, end: UInt128)] = []
+    private static func merged<T: FixedWidthInteger>(_ ranges: [(T, T)]) -> [(start: T, end: T)] {
+        var taken: [(start: T, end: T)] = []
         for range in ranges.sorted(by: <) {
             if let last = taken.last, last.end == .max || range.0 <= last.end + 1 {
                 taken[taken.count - 1].end = max(last.end, range.1)
@@ -178,5 +169,9 @@ public struct SubnetAllocator: Sendable {
 
     static func overlap(_ a: IPv4Subnet, _ b: IPv4Subnet) -> Bool { a.contains(b.address) || b.contains(a.address) }
 
-    static func overlap(_ a: IPv6Subnet, _ b: IPv6Subnet) -> Bool { a.contains(b.address) || b.contains(a.address) }
+    /// A missing IPv6 half overlaps nothing.
+    static func overlap(_ a: IPv6Subnet?, _ b: IPv6Subnet?) -> Bool {
+        guard let a, let b else { return false }
+        return a.contains(b.address) || b.contains(a.address)
+    }
 }

@@ -228,15 +228,9 @@ public final class EtcdLeaseStore: LeaseStore {
     ) throws(LeaseStoreError) -> SubnetAllocator.Choice {
         let choice = try allocator.choose(leases: leases, publicIP: publicIP, subnetFileSubnet: subnetFileSubnet,
                                           subnetFileSubnetV6: subnetFileSubnetV6, using: &generator)
-        guard attempt > 1, case .new(let subnet, let subnetV6) = choice, subnet != subnetFileSubnet else {
-            return choice
-        }
+        guard attempt > 1, case .new(let subnet, _) = choice, subnet != subnetFileSubnet else { return choice }
         let pool = SubnetAllocator.candidateLimit << (2 * min(attempt - 1, 6))
-        guard allocator.config.ipv6 != nil else {
-            return .new(allocator.freeSubnets(leases: leases, limit: pool).randomElement(using: &generator) ?? subnet)
-        }
-        let pick = allocator.freePairs(leases: leases, limit: pool).randomElement(using: &generator)
-        return .new(pick?.v4 ?? subnet, v6: pick?.v6 ?? subnetV6)
+        return allocator.freeChoices(leases: leases, limit: pool).randomElement(using: &generator) ?? choice
     }
 
     static func choose(_ allocator: SubnetAllocator, leases: [Lease], publicIP: IPv4Address,

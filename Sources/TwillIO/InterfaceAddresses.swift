@@ -10,20 +10,35 @@ public struct UnderlayInterface: Sendable, Equatable {
 
     /// Every interface with an IPv4 address (loopback excluded unless asked for).
     public static func all(includeLoopback: Bool = false) -> [UnderlayInterface] {
-        var head: UnsafeMutablePointer<ifaddrs>?
-        guard getifaddrs(&head) == 0 else { return [] }
-        defer { freeifaddrs(head) }
         var result: [UnderlayInterface] = []
+        eachAddress { name, flags, address in
+            guard case .v4(let a) = address, includeLoopback || flags & UInt32(IFF_LOOPBACK) == 0 else { return }
+            result.append(UnderlayInterface(name: name, address: a, mtu: mtu(of: name) ?? 1500))
+        }
+        return result
+    }
+
+    /// Every IPv4 and IPv6 address of every interface: its name, its flags and the address.
+    private static func eachAddress(_ body: (String, UInt32, IPAddress) -> Void) {
+        var head: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&head) == 0 else { return }
+        defer { freeifaddrs(head) }
         var p = head
         while let ifa = p {
             defer { p = ifa.pointee.ifa_next }
-            guard let sa = ifa.pointee.ifa_addr, Int32(sa.pointee.sa_family) == AF_INET else { continue }
-            if !includeLoopback && ifa.pointee.ifa_flags & UInt32(IFF_LOOPBACK) != 0 { continue }
-            let name = String(cString: ifa.pointee.ifa_name)
-            let value = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
-            result.append(UnderlayInterface(name: name, address: IPv4Address(value), mtu: mtu(of: name) ?? 1500))
+            guard let sa = ifa.pointee.ifa_addr else { continue }
+            let length: Int
+            switch Int32(sa.pointee.sa_family) {
+            case AF_INET: length = MemoryLayout<sockaddr_in>.size
+            case AF_INET6: length = MemoryLayout<sockaddr_in6>.size
+            default: continue
+            }
+            // SocketAddress already decodes both families.
+            var decoded = SocketAddress()
+            withUnsafeMutableBytes(of: &decoded.storage) { $0.copyMemory(from: UnsafeRawBufferPointer(start: sa, count: length)) }
+            guard let address = decoded.ipAddress else { continue }
+            body(String(cString: ifa.pointee.ifa_name), ifa.pointee.ifa_flags, address)
         }
-        return result
     }
 
     /// The interface named `name`, or the one holding the address `name` when it is an IPv4 literal.
@@ -50,23 +65,11 @@ public struct UnderlayInterface: Sendable, Equatable {
     /// The global IPv6 addresses of interface `name` (no link-local, loopback or multicast ones),
     /// for the IPv6 underlay when `--public-ipv6` is not given.
     public static func globalIPv6Addresses(of name: String) -> [IPv6Address] {
-        var head: UnsafeMutablePointer<ifaddrs>?
-        guard getifaddrs(&head) == 0 else { return [] }
-        defer { freeifaddrs(head) }
         var result: [IPv6Address] = []
-        var p = head
-        while let ifa = p {
-            defer { p = ifa.pointee.ifa_next }
-            guard let sa = ifa.pointee.ifa_addr, Int32(sa.pointee.sa_family) == AF_INET6,
-                  String(cString: ifa.pointee.ifa_name) == name else { continue }
-            let a = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 in
-                withUnsafeBytes(of: sin6.pointee.sin6_addr) { raw in
-                    IPv6Address(high: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
-                                low: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
-                }
-            }
+        eachAddress { interface, _, address in
+            guard interface == name, case .v6(let a) = address else { return }
             let linkLocal = a.high >> 54 == 0x3fa // fe80::/10
-            if linkLocal || a.isMulticast || a == IPv6Address(high: 0, low: 1) { continue }
+            if linkLocal || a.isMulticast || a == IPv6Address(high: 0, low: 1) { return }
             result.append(a)
         }
         return result

@@ -120,14 +120,12 @@ public struct SyscallPacketIO: PacketIO, ~Copyable {
         precondition(batch.pool === pool, "a batch must come from the engine's pool")
         var waited = false
         while true {
-            // Both underlay sockets in turn; the first to start alternates so neither starves the other.
-            var got = 0
-            let first = config.udp6FD >= 0 && receiveTurn ? config.udp6FD : config.udpFD
-            let second = first == config.udpFD ? config.udp6FD : config.udpFD
-            for fd in [first, second] where fd >= 0 {
-                got += try receiveOnce(fd, into: &batch)
-            }
+            // Both underlay sockets in turn (no array: this runs for every batch); the first to start
+            // alternates so neither starves the other.
+            let (first, second) = receiveTurn ? (config.udp6FD, config.udpFD) : (config.udpFD, config.udp6FD)
             receiveTurn.toggle()
+            var got = first >= 0 ? try receiveOnce(first, into: &batch) : 0
+            if second >= 0 { got += try receiveOnce(second, into: &batch) }
             if got > 0 { return got }
             if batch.count == batch.capacity || pool.available == 0 { return 0 }
             if waited || !waitReadable(udpEpoll, timeoutMilliseconds) { return 0 }

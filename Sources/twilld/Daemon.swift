@@ -98,14 +98,8 @@ final class Daemon: Service {
                 }
                 // Each queue sends from a port of its own, so the peer's receive sockets split flows too.
                 if o.queues > 1 {
-                    let send = try UDPSocket(bind: .v4(o.publicIP), port: 0)
-                    try send.refuseReceives()
-                    sendSockets.append(send)
-                    if let publicIPv6 {
-                        let send6 = try UDPSocket(bind: .v6(publicIPv6), port: 0)
-                        try send6.refuseReceives()
-                        sendSockets6.append(send6)
-                    }
+                    sendSockets.append(try Daemon.sendOnlySocket(.v4(o.publicIP)))
+                    if let publicIPv6 { sendSockets6.append(try Daemon.sendOnlySocket(.v6(publicIPv6))) }
                 }
             }
             choice = try IOEngineSelector.choose(o.engine)
@@ -219,11 +213,16 @@ final class Daemon: Service {
 
     /// Binds the overlay port (see `retryWhileHeld`).
     func bindOverlayPort(_ address: IPAddress, _ port: UInt16, reusePort: Bool) async throws -> UDPSocket {
-        let text: String
-        if case .v6 = address { text = "[\(address)]:\(port)" } else { text = "\(address):\(port)" }
-        return try await retryWhileHeld(text, errno: EADDRINUSE) {
+        try await retryWhileHeld("\(SocketAddress(address, port: port))", errno: EADDRINUSE) {
             try UDPSocket(bind: address, port: port, reusePort: reusePort)
         }
+    }
+
+    /// A queue's socket to send from: an ephemeral port of `address` that drops whatever arrives.
+    static func sendOnlySocket(_ address: IPAddress) throws -> UDPSocket {
+        let socket = try UDPSocket(bind: address, port: 0)
+        try socket.refuseReceives()
+        return socket
     }
 
     /// The IPv6 underlay address of a dual-stack overlay: `--public-ipv6`, else the underlay
